@@ -1,0 +1,31 @@
+import path from "node:path";
+import { defineConfig } from "prisma/config";
+import { MigrationPgAdapter } from "./prisma/migration-adapter";
+
+// With a config file the CLI no longer reads .env itself.
+try {
+  process.loadEnvFile();
+} catch {
+  // no .env: the environment alone configures the CLI
+}
+
+// The WASM schema engine leaves a 10 s timer behind that would keep every CLI
+// command alive 10 s longer than its work; long timers must not hold the process.
+const nativeSetTimeout = globalThis.setTimeout;
+globalThis.setTimeout = ((handler: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
+  const timer = nativeSetTimeout(handler, ms, ...rest);
+  if ((ms ?? 0) >= 5000) timer.unref();
+  return timer;
+}) as typeof setTimeout;
+
+export default defineConfig({
+  experimental: { adapter: true },
+  engine: "js",
+  schema: path.join("prisma", "schema.prisma"),
+  migrations: { path: path.join("prisma", "migrations") },
+  adapter: async () => {
+    const url = process.env.DATABASE_URL;
+    if (!url) throw new Error("DATABASE_URL is not set (see README, Configuration)");
+    return new MigrationPgAdapter(url);
+  },
+});
