@@ -1,0 +1,17 @@
+import { createCallerFactory, createTRPCRouter } from "./trpc";
+import { creditRouter } from "./routers/credit";
+import { authRouter } from "./routers/auth";
+import { auditRouter } from "./routers/audit";
+import { systemRouter } from "./routers/system";
+
+export const appRouter = createTRPCRouter({
+  credit: creditRouter,
+  auth: authRouter,
+  audit: auditRouter,
+  system: systemRouter,
+});
+
+export type AppRouter = typeof appRouter;
+
+/** Server-side calls (server components, tests) through the same procedures and checks. */
+export const createCaller = createCallerFactory(appRouter);

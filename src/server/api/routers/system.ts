@@ -1,0 +1,7 @@
+import { z } from "zod";
+import { createTRPCRouter, serviceProcedure } from "../trpc";
+
+export const systemRouter = createTRPCRouter({
+  /** Authenticated no-op: the floor of the API's cost, used by the benchmarks. */
+  ping: serviceProcedure.input(z.object({}).strict().optional()).mutation(() => ({ ok: true as const })),
+});

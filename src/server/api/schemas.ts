@@ -1,0 +1,30 @@
+import { z } from "zod";
+
+/** Shared input building blocks; limits are the public contract's (README, "Identifiers and limits"). */
+const ID_CHARS = /^[A-Za-z0-9_.:-]+$/;
+const idChars = "letters, digits and _.:- only";
+
+export const ZId = z.string().min(1).max(64).regex(ID_CHARS, idChars);
+export const ZBusinessId = z.string().min(1).max(128).regex(ID_CHARS, idChars);
+export const ZUuid = z.uuid();
+export const ZAmount = z
+  .number()
+  .int()
+  .min(1)
+  .max(1_000_000_000_000);
+export const ZLimit = z.number().int().min(1).max(100).default(20);
+export const ZCursor = z.string().min(1).max(200);
+export const ZReason = z.string().trim().min(3, "say why, in at least 3 characters").max(500);
+
+export const ZAccountRef = z.object({ userId: ZId, creditTypeId: ZId }).strict();
+
+export const ZBalanceChangeRequestSchema = z
+  .object({
+    userId: ZId,
+    creditTypeId: ZId,
+    amount: ZAmount,
+    businessCode: ZId,
+    businessId: ZBusinessId,
+  })
+  .strict();
+export type BalanceChangeRequest = z.infer<typeof ZBalanceChangeRequestSchema>;

@@ -1,0 +1,107 @@
+import { initTRPC, TRPCError } from "@trpc/server";
+import type { Context } from "./context";
+import { errorData, toTRPCError } from "./error-map";
+import { AppError } from "~/server/infra/app-error";
+import { mapDbError } from "~/server/infra/db";
+import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
+import { roleAtLeast, type AdminRole } from "~/server/identity/admin-users";
+import type { ApiKeyScope } from "~/server/identity/api-keys";
+
+const t = initTRPC.context<Context>().create({
+  errorFormatter({ shape, error }) {
+    const data = errorData(error);
+    const internal = data.appCode === "INTERNAL";
+    return {
+      ...shape,
+      // A bug's details stay in the log (with the request id), not on the wire.
+      message: internal
+        ? "internal error; the request id identifies it in the logs"
+        : data.zodError
+          ? `invalid input: ${data.zodError.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; ")}`
+          : shape.message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        ...data,
+      },
+    };
+  },
+});
+
+export const createTRPCRouter = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const middleware = t.middleware;
+
+/**
+ * Outermost middleware: typed errors become tRPC errors with the right status,
+ * infrastructure failures become retryable UNAVAILABLE, everything is counted
+ * and timed, and bugs are logged with the request id.
+ */
+const observed = t.middleware(async ({ ctx, path, next }) => {
+  const started = process.hrtime.bigint();
+  const result = await next();
+  let outcome = "ok";
+  if (!result.ok) {
+    const err = result.error;
+    let cause: unknown = err.cause ?? err;
+    if (!(cause instanceof AppError)) {
+      const mapped = isRedisUnavailable(cause) ? redisUnavailable(cause) : mapDbError(cause);
+      if (mapped instanceof AppError) cause = mapped;
+    }
+    if (cause instanceof AppError) {
+      outcome = cause.code;
+      if (cause.code === "INTERNAL" || cause.code === "UNAVAILABLE") ctx.log.error({ err: cause, path }, cause.message);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      ctx.deps.metrics.requests.inc({ procedure: path, outcome });
+      ctx.deps.metrics.latency.observe({ procedure: path, outcome }, seconds);
+      throw toTRPCError(cause);
+    }
+    outcome = errorData(err).appCode;
+    if (outcome === "INTERNAL") ctx.log.error({ err: err.cause ?? err, path }, "unhandled error");
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  ctx.deps.metrics.requests.inc({ procedure: path, outcome });
+  ctx.deps.metrics.latency.observe({ procedure: path, outcome }, seconds);
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(observed);
+
+/** Calls from other services: `Authorization: Bearer <api key>`. */
+export const serviceProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const principal = await ctx.servicePrincipal();
+  if (!principal) throw new AppError("UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key>)");
+  return next({ ctx: { principal } });
+});
+
+/** A service key holding `scope`, or an admin session of at least `role`. */
+export function scopeOrRoleProcedure(scope: ApiKeyScope, role: AdminRole) {
+  return publicProcedure.use(async ({ ctx, next }) => {
+    const service = await ctx.servicePrincipal();
+    if (service) {
+      if (!service.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this API key lacks the "${scope}" scope`);
+      return next({ ctx: { principal: service as typeof service | Awaited<ReturnType<Context["adminPrincipal"]>> } });
+    }
+    const admin = await ctx.adminPrincipal();
+    if (!admin) throw new AppError("UNAUTHENTICATED", "an API key or an admin session is required");
+    if (!roleAtLeast(admin.role, role)) throw new AppError("FORBIDDEN", `requires the ${role} role`);
+    return next({ ctx: { principal: admin as typeof service | typeof admin } });
+  });
+}
+
+function roleProcedure(required: AdminRole) {
+  return publicProcedure.use(async ({ ctx, next }) => {
+    const admin = await ctx.adminPrincipal();
+    if (!admin) throw new AppError("UNAUTHENTICATED", "sign in first");
+    // The role is checked here, inside the procedure chain, never by a proxy in front.
+    if (!roleAtLeast(admin.role, required)) throw new AppError("FORBIDDEN", `requires the ${required} role`);
+    return next({ ctx: { admin } });
+  });
+}
+
+export const viewerProcedure = roleProcedure("viewer");
+export const operatorProcedure = roleProcedure("operator");
+export const adminProcedure = roleProcedure("admin");
+
+export { TRPCError };

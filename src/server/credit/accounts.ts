@@ -1,0 +1,24 @@
+import type { Db } from "~/server/infra/db";
+import { AppError } from "~/server/infra/app-error";
+
+export type AccountView = {
+  userId: string;
+  creditTypeId: string;
+  balance: number;
+  version: number;
+  updatedAt: string;
+};
+
+export async function getAccount(db: Db, userId: string, creditTypeId: string): Promise<AccountView> {
+  const row = await db.account.findUnique({
+    where: { userId_creditTypeId: { userId, creditTypeId } },
+    select: { userId: true, creditTypeId: true, balance: true, version: true, updatedAt: true },
+  });
+  if (!row) throw new AppError("ACCOUNT_NOT_FOUND", `no account for user ${userId} in ${creditTypeId}`);
+  return { ...row, balance: Number(row.balance), updatedAt: row.updatedAt.toISOString() };
+}
+
+export async function assertCreditType(db: Db, creditTypeId: string): Promise<void> {
+  const found = await db.creditType.findUnique({ where: { id: creditTypeId }, select: { id: true } });
+  if (!found) throw new AppError("CREDIT_TYPE_NOT_FOUND", `credit type ${creditTypeId} does not exist`);
+}

@@ -1,0 +1,62 @@
+/**
+ * The one error type of the service. Its `code` is the stable `appCode` of the
+ * public contract (README, "Errors"); the API maps it to an HTTP status in one
+ * place (src/server/api/error-map.ts).
+ */
+export const APP_ERROR_CODES = [
+  "VALIDATION",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "ACCOUNT_NOT_FOUND",
+  "ACTIVITY_NOT_FOUND",
+  "ITEM_NOT_FOUND",
+  "OPERATION_NOT_FOUND",
+  "CREDIT_TYPE_NOT_FOUND",
+  "REFUND_NOT_FOUND",
+  "NOT_FOUND",
+  "INSUFFICIENT_BALANCE",
+  "IDEMPOTENCY_KEY_REUSED",
+  "ACTIVITY_NOT_ACTIVE",
+  "INVALID_STATE",
+  "SOLD_OUT",
+  "OPERATION_LOCKED",
+  "VERSION_CONFLICT",
+  "DUPLICATE_REQUEST_IN_FLIGHT",
+  "RATE_LIMITED",
+  "CIRCUIT_OPEN",
+  "DEGRADED",
+  "UNAVAILABLE",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "PAYLOAD_TOO_LARGE",
+  "INTERNAL",
+] as const;
+
+export type AppErrorCode = (typeof APP_ERROR_CODES)[number];
+
+export class AppError extends Error {
+  readonly code: AppErrorCode;
+  readonly retryAfterMs: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: AppErrorCode,
+    message: string,
+    opts: { retryAfterMs?: number; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.retryAfterMs = opts.retryAfterMs === undefined ? undefined : Math.max(0, Math.ceil(opts.retryAfterMs));
+    this.details = opts.details;
+  }
+}
+
+export function isAppError(e: unknown, code?: AppErrorCode): e is AppError {
+  return e instanceof AppError && (code === undefined || e.code === code);
+}
+
+/**
+ * Errors of the infrastructure (timeouts, lost connections) rather than of the
+ * request: these are what a circuit breaker counts and what a client may retry.
+ */
+export const INFRASTRUCTURE_CODES: ReadonlySet<AppErrorCode> = new Set(["UNAVAILABLE", "INTERNAL"]);

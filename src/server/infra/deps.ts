@@ -1,0 +1,64 @@
+import type { Env } from "./env";
+import { getEnv } from "./env";
+import { createDb, type Db } from "./db";
+import { createRedis, type Redis } from "./redis";
+import { systemClock, type Clock } from "./clock";
+import { createLogger, type Logger } from "./logger";
+import { Failpoints } from "./failpoints";
+import { getMetrics, type Metrics } from "./metrics";
+
+/**
+ * Everything a domain function may need, passed explicitly. The HTTP server,
+ * the worker, the CLI and the tests each build one.
+ */
+export type Deps = {
+  env: Env;
+  db: Db;
+  redis: Redis;
+  clock: Clock;
+  log: Logger;
+  failpoints: Failpoints;
+  metrics: Metrics;
+};
+
+export function createDeps(env: Env, overrides: Partial<Omit<Deps, "env">> = {}, name = "flashpoints"): Deps {
+  const log = overrides.log ?? createLogger(env.LOG_LEVEL, name);
+  return {
+    env,
+    log,
+    clock: overrides.clock ?? systemClock,
+    db:
+      overrides.db ??
+      createDb({
+        url: env.DATABASE_URL,
+        poolMax: env.DB_POOL_MAX,
+        poolWaitMs: env.DB_POOL_WAIT_MS,
+        statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+        txTimeoutMs: env.DB_TX_TIMEOUT_MS,
+        applicationName: name,
+      }),
+    redis:
+      overrides.redis ??
+      createRedis({
+        url: env.REDIS_URL,
+        keyPrefix: env.REDIS_KEY_PREFIX,
+        commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+        name,
+      }),
+    failpoints:
+      overrides.failpoints ?? new Failpoints(env.FAILPOINTS, env.NODE_ENV === "test" || env.FAILPOINTS_ENABLED),
+    metrics: overrides.metrics ?? getMetrics(),
+  };
+}
+
+const store = globalThis as unknown as { __fpDeps?: Deps };
+
+/** The process-wide dependencies (one pool, one Redis client per process). */
+export function getDeps(): Deps {
+  store.__fpDeps ??= createDeps(getEnv());
+  return store.__fpDeps;
+}
+
+export async function closeDeps(deps: Deps): Promise<void> {
+  await Promise.allSettled([deps.db.$disconnect(), deps.redis.quit().catch(() => deps.redis.disconnect())]);
+}

@@ -1,0 +1,40 @@
+/**
+ * The background process (`npm run worker`): refunds, outbox relay, warm-up,
+ * sweeper, reconciliation. Several may run at once.
+ */
+import { loadEnv, loadDotEnvFile, InvalidEnvError } from "~/server/infra/env";
+import { createDeps, closeDeps } from "~/server/infra/deps";
+import { waitForRedis } from "~/server/infra/redis";
+import { runTasks } from "./worker/runner";
+import { workerTasks } from "./worker/tasks";
+
+async function main(): Promise<void> {
+  loadDotEnvFile();
+  let env;
+  try {
+    env = loadEnv();
+  } catch (e) {
+    if (e instanceof InvalidEnvError) {
+      console.error(e.message);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const deps = createDeps(env, {}, "flashpoints-worker");
+  if (!(await waitForRedis(deps.redis, 3000))) deps.log.warn("redis is not answering; tasks retry until it does");
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    deps.log.info({ signal }, "worker stopping");
+    controller.abort();
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  deps.log.info({ tasks: workerTasks.map((t) => t.name) }, "worker started");
+  await runTasks(deps, workerTasks, controller.signal);
+  await closeDeps(deps);
+}
+
+void main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
