@@ -5,8 +5,11 @@ import { DUMMY_PASSWORD_HASH, verifyPassword } from "./passwords";
 import { createSession } from "./sessions";
 import type { AdminRole } from "~/generated/prisma/client";
 
-/** Failed-login budget per client address and per account, in a sliding window. */
-export const LOGIN_LIMIT = { attempts: 10, windowSeconds: 300 } as const;
+/**
+ * Failed-login budget per account and per client address (higher: offices
+ * share one address), in a fixed window.
+ */
+export const LOGIN_LIMIT = { perEmail: 10, perIp: 50, windowSeconds: 300 } as const;
 
 async function countAttempt(deps: Deps, key: string): Promise<number> {
   const res = await deps.redis.multi().incr(key).expire(key, LOGIN_LIMIT.windowSeconds, "NX").exec();
@@ -23,9 +26,9 @@ async function checkLoginBudget(deps: Deps, ip: string | null, email: string): P
   const keys = [`login:ip:${ip ?? "unknown"}`, `login:email:${email}`];
   try {
     const counts = await deps.redis.mget(keys);
-    const over = counts.some((c) => Number(c ?? 0) >= LOGIN_LIMIT.attempts);
+    const over = Number(counts[0] ?? 0) >= LOGIN_LIMIT.perIp || Number(counts[1] ?? 0) >= LOGIN_LIMIT.perEmail;
     if (over) {
-      const ttl = await deps.redis.pttl(keys[0]!);
+      const ttl = Math.max(await deps.redis.pttl(keys[0]!), await deps.redis.pttl(keys[1]!));
       throw new AppError("RATE_LIMITED", "too many sign-in attempts; wait before trying again", {
         retryAfterMs: ttl > 0 ? ttl : LOGIN_LIMIT.windowSeconds * 1000,
       });
