@@ -40,7 +40,9 @@ export const middleware = t.middleware;
  */
 const observed = t.middleware(async ({ ctx, path, next }) => {
   const started = process.hrtime.bigint();
-  const result = await next();
+  // Domain code logs through deps.log: hand it the request's logger, so every
+  // line carries the request id.
+  const result = await next({ ctx: { deps: { ...ctx.deps, log: ctx.log } } });
   let outcome = "ok";
   if (!result.ok) {
     const err = result.error;

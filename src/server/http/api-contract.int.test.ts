@@ -66,7 +66,7 @@ describe("the API over HTTP, as curl calls it", () => {
     expect((await postJson(api.url, "credit.account", {}, { authorization: `Bearer ${revoked.key}` })).status).not.toBe(401);
     expect(await revokeApiKey(deps.db, revoked.id, deps.clock)).toBe(true);
     for (const headers of [
-      {},
+      {} as Record<string, string>,
       { authorization: "Bearer fpk_AAAAAAAA_notarealkeynotarealkey00" },
       { authorization: key },
       { authorization: `Bearer ${revoked.key}` },

@@ -1,0 +1,170 @@
+/**
+ * Shared pieces of the load benchmarks: a throw-away database, a server
+ * process of our own, autocannon runs, and a table with ratios against a
+ * baseline measured in the same run. Loopback only; every run is bounded.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import autocannon from "autocannon";
+import pg from "pg";
+
+export const ADMIN_DB_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+export type BenchDb = { url: string; name: string; drop: () => Promise<void> };
+
+/** Creates and migrates `fp_bench_<hex>`; `drop()` removes it. */
+export async function createBenchDb(): Promise<BenchDb> {
+  const name = `fp_bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_DB_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(ADMIN_DB_URL);
+  url.pathname = `/${name}`;
+  execFileSync("npx", ["prisma", "migrate", "deploy"], {
+    env: { ...process.env, DATABASE_URL: url.toString() },
+    stdio: "ignore",
+  });
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: ADMIN_DB_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export type ServerProcess = { url: string; child: ChildProcess; stop: () => Promise<void> };
+
+/**
+ * Starts the production entry (`dist/server.js`, run `npm run build` first)
+ * or, without a build, the TypeScript entry through tsx.
+ */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const port = await freePort();
+  const built = existsSync("dist/server.js");
+  const [cmd, args] = built ? ["node", ["dist/server.js"]] : ["npx", ["tsx", "src/server/http/server.ts"]];
+  const child = spawn(cmd, args, {
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      NEXT_TELEMETRY_DISABLED: "1",
+      LOG_LEVEL: "warn",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error("server did not become healthy within 60 s");
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+      }),
+  };
+}
+
+export type LoadResult = {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  total: number;
+};
+
+export type LoadSpec = {
+  name: string;
+  url: string;
+  path: string;
+  apiKey: string;
+  /** A fresh JSON body per request (unique business keys). */
+  body: () => unknown;
+  connections?: number;
+  durationS?: number;
+};
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections ?? 32,
+    duration: spec.durationS ?? Number(process.env.BENCH_SECONDS ?? 10),
+    requests: [
+      {
+        method: "POST",
+        path: spec.path,
+        headers: { "content-type": "application/json", authorization: `Bearer ${spec.apiKey}` },
+        setupRequest: (req) => ({ ...req, body: JSON.stringify(spec.body()) }),
+      },
+    ],
+  });
+  return {
+    name: spec.name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    total: result.requests.total,
+  };
+}
+
+/** Prints results with each one's ratio to `baseline` (by name). */
+export function printTable(results: LoadResult[], baseline: string): void {
+  const base = results.find((r) => r.name === baseline);
+  const rows = results.map((r) => ({
+    scenario: r.name,
+    "calls/s": Math.round(r.rps),
+    "p50 ms": r.p50,
+    "p99 ms": r.p99,
+    "non-2xx": r.non2xx,
+    errors: r.errors,
+    [`× ${baseline}`]: base ? (r.rps / base.rps).toFixed(2) : "-",
+  }));
+  console.table(rows);
+}
+
+let counter = 0;
+/** A unique id for request bodies. */
+export function nextId(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${counter}`;
+}
