@@ -9,6 +9,12 @@ try {
   // no .env: the environment alone configures the CLI
 }
 
+// `prisma generate` (npm's postinstall) needs no database, but with the
+// datasource URL unset it tries to download an engine; give it a placeholder
+// that the migration adapter refuses with a clear message.
+const PLACEHOLDER_URL = "postgresql://unset.invalid/set-DATABASE_URL";
+process.env.DATABASE_URL ??= PLACEHOLDER_URL;
+
 // The WASM schema engine leaves a 10 s timer behind that would keep every CLI
 // command alive 10 s longer than its work; long timers must not hold the process.
 const nativeSetTimeout = globalThis.setTimeout;
@@ -25,7 +31,7 @@ export default defineConfig({
   migrations: { path: path.join("prisma", "migrations") },
   adapter: async () => {
     const url = process.env.DATABASE_URL;
-    if (!url) throw new Error("DATABASE_URL is not set (see README, Configuration)");
+    if (!url || url === PLACEHOLDER_URL) throw new Error("DATABASE_URL is not set (see README, Configuration)");
     return new MigrationPgAdapter(url);
   },
 });

@@ -1,0 +1,27 @@
+import { planThrowaway, type Throwaway } from "../src/test/throwaway";
+
+/** The admin user e2e/global-setup.ts creates in the run's own database. */
+export const E2E_ADMIN = {
+  email: "admin@e2e.test",
+  password: "e2e-admin-password-0123",
+  role: "admin",
+} as const;
+
+export interface E2eRun extends Throwaway {
+  /** Base URL of the production server started for this run. */
+  baseURL: string;
+  port: number;
+}
+
+/**
+ * This run's resources. playwright.config.ts fixes the run id in process.env when
+ * it loads, before workers start, so the runner and every worker agree on it.
+ */
+export function e2eRun(env: NodeJS.ProcessEnv = process.env): E2eRun {
+  const runId = env.FP_E2E_RUN_ID;
+  if (!runId) throw new Error("FP_E2E_RUN_ID is not set: run through `npm run test:e2e` (playwright.config.ts sets it)");
+  // A port of this run's own (20000–29999, below Linux's ephemeral range), so two
+  // runs on one machine do not meet; global setup fails clearly if it is taken.
+  const port = Number(env.E2E_PORT ?? 20_000 + (Number.parseInt(runId.slice(0, 8), 16) % 10_000));
+  return { ...planThrowaway("e2e", runId, env), port, baseURL: `http://127.0.0.1:${port}` };
+}

@@ -1,0 +1,27 @@
+import { inject } from "vitest";
+
+// What src/test/global-setup.ts hands to the integration test workers.
+declare module "vitest" {
+  export interface ProvidedContext {
+    testDatabaseUrl: string;
+    testRedisPrefix: string;
+  }
+}
+
+function provided<K extends "testDatabaseUrl" | "testRedisPrefix">(key: K): string {
+  const value = inject(key);
+  if (!value) {
+    throw new Error(`${key} was not provided: run this file in the "integration" vitest project (*.int.test.ts)`);
+  }
+  return value;
+}
+
+/** URL of the throw-away, fully migrated database of this integration run. */
+export function testDatabaseUrl(): string {
+  return provided("testDatabaseUrl");
+}
+
+/** Redis key prefix (`fp:test:<hex>:`) of this run; its keys are deleted at teardown. */
+export function testRedisPrefix(): string {
+  return provided("testRedisPrefix");
+}

@@ -1,0 +1,115 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+// A throw-away database + Redis key prefix per test run (vitest integration,
+// Playwright e2e), so runs can share the machine's services with a dev server or
+// another run, and leave nothing behind.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres";
+const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+export interface Throwaway {
+  dbName: string;
+  /** URL of the throw-away database. */
+  databaseUrl: string;
+  /** The `postgres` database on the same server, for CREATE/DROP DATABASE. */
+  adminUrl: string;
+  redisUrl: string;
+  /** `fp:<kind>:<runId>:` — every key the run writes starts with it. */
+  redisPrefix: string;
+}
+
+export function randomRunId(): string {
+  return randomBytes(6).toString("hex");
+}
+
+/** Names only, no I/O: the same run id always gives the same resources. */
+export function planThrowaway(kind: "test" | "e2e", runId: string, env = process.env): Throwaway {
+  if (!/^[0-9a-z]+$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+  const admin = new URL(env.DATABASE_URL ?? DEFAULT_ADMIN_URL);
+  admin.pathname = "/postgres";
+  admin.search = "";
+  const dbName = `fp_${kind}_${runId}`;
+  const db = new URL(admin);
+  db.pathname = `/${dbName}`;
+  return {
+    dbName,
+    databaseUrl: db.toString(),
+    adminUrl: admin.toString(),
+    redisUrl: env.REDIS_URL ?? DEFAULT_REDIS_URL,
+    redisPrefix: `fp:${kind}:${runId}:`,
+  };
+}
+
+async function withAdmin<T>(t: Throwaway, run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: t.adminUrl, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(`PostgreSQL at ${t.adminUrl.replace(/\/\/[^@]*@/, "//")} does not answer: ${String(error)}`);
+  }
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function deleteKeys(t: Throwaway): Promise<void> {
+  // No reconnect loop: a Redis that is down must fail here with its real error.
+  const redis = new Redis(t.redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  let connectError: unknown;
+  redis.on("error", (error) => (connectError ??= error));
+  try {
+    await redis.connect().catch((error) => {
+      throw new Error(`Redis at ${t.redisUrl} does not answer: ${String(connectError ?? error)}`);
+    });
+    const match = `${t.redisPrefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", match, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Drops the database (WITH FORCE) and deletes the prefix's keys; both are tried. */
+export async function disposeThrowaway(t: Throwaway): Promise<void> {
+  const results = await Promise.allSettled([
+    withAdmin(t, (client) => client.query(`DROP DATABASE IF EXISTS "${t.dbName}" WITH (FORCE)`)),
+    deleteKeys(t),
+  ]);
+  const failures = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : []));
+  if (failures.length > 0) throw new Error(`clean-up of ${t.dbName} / ${t.redisPrefix} failed: ${failures.join("; ")}`);
+}
+
+/** Checks Redis answers, creates the database and applies every migration. */
+export async function createThrowaway(t: Throwaway): Promise<void> {
+  await deleteKeys(t); // nothing to delete yet: proves Redis answers before we create anything
+  await withAdmin(t, (client) => client.query(`CREATE DATABASE "${t.dbName}"`));
+  const migrate = spawnSync(path.join(ROOT, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: t.databaseUrl },
+    encoding: "utf8",
+  });
+  if (migrate.status !== 0) {
+    await disposeThrowaway(t);
+    throw new Error(
+      `prisma migrate deploy failed on ${t.dbName} (exit ${migrate.status}):\n` +
+        `${migrate.stdout}${migrate.stderr}${migrate.error ?? ""}`,
+    );
+  }
+}

@@ -1,0 +1,46 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+// `server-only` is a build-time marker resolved by Next's bundler, not an installed
+// package; under vitest it must be a no-op so server modules can be tested.
+const serverOnlyStub = fileURLToPath(
+  new URL("./node_modules/next/dist/compiled/server-only/empty.js", import.meta.url),
+);
+
+export default defineConfig({
+  resolve: {
+    // `~/*` → `./src/*` straight from tsconfig.json (Vite 8).
+    tsconfigPaths: true,
+    alias: { "server-only": serverOnlyStub },
+  },
+  test: {
+    env: { NODE_ENV: "test" },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          environment: "node",
+          include: ["src/**/*.test.ts"],
+          exclude: ["src/**/*.int.test.ts", "src/generated/**"],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          environment: "node",
+          include: ["src/**/*.int.test.ts"],
+          exclude: ["src/generated/**"],
+          // One throw-away database and Redis prefix for the whole run.
+          globalSetup: ["src/test/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Files share that database: run them one at a time so no test sees
+          // another file's rows half-way (2 cores anyway).
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
