@@ -28,3 +28,13 @@ export const ZBalanceChangeRequestSchema = z
   })
   .strict();
 export type BalanceChangeRequest = z.infer<typeof ZBalanceChangeRequestSchema>;
+
+/**
+ * Keyset page fields shared by every list. `direction` is what tRPC's infinite
+ * query helpers add to the input; pages only go forward.
+ */
+export const ZPageFields = {
+  limit: ZLimit,
+  cursor: ZCursor.optional(),
+  direction: z.literal("forward").optional(),
+};

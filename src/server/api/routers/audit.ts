@@ -1,10 +1,15 @@
 import { z } from "zod";
 import { createTRPCRouter, viewerProcedure } from "../trpc";
-import { ZCursor, ZLimit } from "../schemas";
+import { ZCursor, ZPageFields } from "../schemas";
 import { listAudit } from "~/server/audit/audit-log";
 
 export const auditRouter = createTRPCRouter({
   list: viewerProcedure
-    .input(z.object({ limit: ZLimit, cursor: z.string().regex(/^\d{1,19}$/).pipe(ZCursor).optional() }).strict().default({ limit: 20 }))
+    .input(
+      z
+        .object({ ...ZPageFields, cursor: z.string().regex(/^\d{1,19}$/).pipe(ZCursor).optional() })
+        .strict()
+        .default({ limit: 20 }),
+    )
     .query(({ ctx, input }) => listAudit(ctx.deps.db, input)),
 });

@@ -1,0 +1,7 @@
+"use client";
+
+import { PageError } from "~/components/admin/page-error";
+
+export default function DashboardError(props: { error: Error & { digest?: string }; reset: () => void }) {
+  return <PageError {...props} />;
+}

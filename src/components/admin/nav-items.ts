@@ -1,0 +1,16 @@
+import { ClipboardList, Gauge, LayoutDashboard, RotateCcw, Zap, type LucideIcon } from "lucide-react";
+
+export type NavItem = {
+  label: string;
+  icon: LucideIcon;
+  /** Absent while the page does not exist yet: shown, but not a link. */
+  href?: string;
+};
+
+export const NAV_ITEMS: readonly NavItem[] = [
+  { label: "Overview", href: "/admin", icon: LayoutDashboard },
+  { label: "Circuits", icon: Zap },
+  { label: "Rate limits", icon: Gauge },
+  { label: "Refunds", icon: RotateCcw },
+  { label: "Audit", href: "/admin/audit", icon: ClipboardList },
+];
