@@ -5,6 +5,7 @@
 import { loadEnv, loadDotEnvFile, InvalidEnvError } from "~/server/infra/env";
 import { createDeps, closeDeps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
+import { startSettingsSync } from "~/server/resilience/settings";
 import { runTasks } from "./worker/runner";
 import { workerTasks } from "./worker/tasks";
 
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
   }
   const deps = createDeps(env, {}, "flashpoints-worker");
   if (!(await waitForRedis(deps.redis, 3000))) deps.log.warn("redis is not answering; tasks retry until it does");
+  // Degradation switches (e.g. outboxRelay) reach this process within a second.
+  const settingsSync = startSettingsSync(deps);
   const controller = new AbortController();
   const stop = (signal: string) => {
     deps.log.info({ signal }, "worker stopping");
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   deps.log.info({ tasks: workerTasks.map((t) => t.name) }, "worker started");
   await runTasks(deps, workerTasks, controller.signal);
+  await settingsSync.stop();
   await closeDeps(deps);
 }
 

@@ -9,8 +9,8 @@ export type NavItem = {
 
 export const NAV_ITEMS: readonly NavItem[] = [
   { label: "Overview", href: "/admin", icon: LayoutDashboard },
-  { label: "Circuits", icon: Zap },
-  { label: "Rate limits", icon: Gauge },
+  { label: "Circuits", href: "/admin/circuits", icon: Zap },
+  { label: "Limits & switches", href: "/admin/limits", icon: Gauge },
   { label: "Refunds", icon: RotateCcw },
   { label: "Audit", href: "/admin/audit", icon: ClipboardList },
 ];

@@ -7,6 +7,11 @@ import { resolveSession, type AdminPrincipal } from "~/server/identity/sessions"
 export type ContextInput = {
   deps: Deps;
   requestId?: string | null;
+  /**
+   * Whether `requestId` came from the client. The HTTP handler passes the id it
+   * already chose (echoed in the response), so it must say; otherwise derived.
+   */
+  requestIdFromClient?: boolean;
   /** The raw `Authorization` header. */
   authorization?: string | null;
   /** The session token from the cookie. */
@@ -41,7 +46,7 @@ export function createContextInner(input: ContextInput) {
     deps,
     requestId,
     /** True when the client sent its own X-Request-Id (replay applies only then). */
-    requestIdFromClient: fromClient,
+    requestIdFromClient: input.requestIdFromClient ?? fromClient,
     log,
     ip: input.ip ?? null,
     userAgent: input.userAgent ?? null,

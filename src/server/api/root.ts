@@ -3,12 +3,20 @@ import { creditRouter } from "./routers/credit";
 import { authRouter } from "./routers/auth";
 import { auditRouter } from "./routers/audit";
 import { systemRouter } from "./routers/system";
+import { operationRouter } from "./routers/operation";
+import { circuitRouter } from "./routers/circuit";
+import { rateLimitRouter } from "./routers/rate-limit";
+import { switchRouter } from "./routers/switch";
 
 export const appRouter = createTRPCRouter({
   credit: creditRouter,
   auth: authRouter,
   audit: auditRouter,
   system: systemRouter,
+  operation: operationRouter,
+  circuit: circuitRouter,
+  rateLimit: rateLimitRouter,
+  switch: switchRouter,
 });
 
 export type AppRouter = typeof appRouter;

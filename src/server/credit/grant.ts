@@ -7,6 +7,7 @@ import { startOperation, finishOperation, failOperation } from "~/server/operati
 import { enqueueEvent } from "~/server/outbox/outbox";
 import { assertSameRequest, findByBusinessKey } from "./ledger";
 import { assertCreditType } from "./accounts";
+import type { RequestRecorder } from "~/server/resilience/request-replay";
 
 export type GrantResult = {
   transactionId: string;
@@ -15,7 +16,12 @@ export type GrantResult = {
   idempotent: boolean;
 };
 
-export type CallerInfo = { principal: string | null; requestId: string | null };
+export type CallerInfo = {
+  principal: string | null;
+  requestId: string | null;
+  /** X-Request-Id replay: records this request's result inside the effect's transaction. */
+  recordRequest?: RequestRecorder | null;
+};
 
 /**
  * Credits an account (creating it if needed): balance and ledger row change in
@@ -39,7 +45,7 @@ export async function grantCredits(deps: Deps, req: BalanceChangeRequest, caller
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await applyGrant(deps, req, operationId);
+        return await applyGrant(deps, req, operationId, caller);
       } catch (e) {
         // A racing duplicate won the unique key: the next pass finds it.
         if (isUniqueViolation(e) && attempt === 0) continue;
@@ -56,7 +62,12 @@ export async function grantCredits(deps: Deps, req: BalanceChangeRequest, caller
   }
 }
 
-async function applyGrant(deps: Deps, req: BalanceChangeRequest, operationId: string): Promise<GrantResult> {
+async function applyGrant(
+  deps: Deps,
+  req: BalanceChangeRequest,
+  operationId: string,
+  caller: CallerInfo,
+): Promise<GrantResult> {
   return deps.db.$transaction(async (tx) => {
     const now = deps.clock.now();
     const existing = await findByBusinessKey(tx, req.businessCode, req.businessId);
@@ -69,6 +80,7 @@ async function applyGrant(deps: Deps, req: BalanceChangeRequest, operationId: st
         idempotent: true,
       };
       await finishOperation(tx, operationId, "skipped", { ...result, existingTransactionId: existing.id }, now);
+      await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
       return result;
     }
     const amount = BigInt(req.amount);
@@ -102,6 +114,7 @@ async function applyGrant(deps: Deps, req: BalanceChangeRequest, operationId: st
       payload: { ...req, accountId: account.id, transactionId: entry.id, operationId, balanceAfter: result.balanceAfter },
     });
     await finishOperation(tx, operationId, "completed", result, now);
+    await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
     return result;
   });
 }

@@ -33,6 +33,7 @@ export function createApiHandler(deps: Deps): (req: IncomingMessage, res: Server
       createContextInner({
         deps,
         requestId: res.getHeader("x-request-id") as string,
+        requestIdFromClient: normalizeRequestId(firstHeader(req, "x-request-id")).fromClient,
         authorization: firstHeader(req, "authorization"),
         sessionToken: readCookie(firstHeader(req, "cookie"), SESSION_COOKIE),
         ip: clientIp(req),

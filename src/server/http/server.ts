@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { loadEnv, loadDotEnvFile, InvalidEnvError } from "~/server/infra/env";
 import { createDeps, closeDeps, type Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
+import { startSettingsSync } from "~/server/resilience/settings";
 import { createApiHandler } from "./api-handler";
 
 export type StartOptions = {
@@ -80,6 +81,8 @@ async function main(): Promise<void> {
   if (!(await waitForRedis(deps.redis, 3000))) {
     deps.log.warn("redis is not answering; starting anyway (degraded paths apply until it does)");
   }
+  // Live limits, circuit settings and switches, pushed to this instance within a second.
+  const settingsSync = startSettingsSync(deps);
   const running = await startServer({
     deps,
     port: env.PORT,
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     deps.log.info({ signal }, "shutting down");
     await running.close();
+    await settingsSync.stop();
     await closeDeps(deps);
     process.exit(0);
   };

@@ -1,49 +1,57 @@
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
-import { isRedisUnavailable } from "~/server/infra/redis";
+import { takeTokens, type TakeResult } from "~/server/resilience/token-bucket";
+import { resilienceMetrics } from "~/server/resilience/resilience-metrics";
 import { DUMMY_PASSWORD_HASH, verifyPassword } from "./passwords";
 import { createSession } from "./sessions";
 import type { AdminRole } from "~/generated/prisma/client";
 
 /**
- * Failed-login budget per account and per client address (higher: offices
- * share one address), in a fixed window.
+ * Failed-sign-in budgets, as token buckets: per account 10 attempts refilling
+ * one every 30 s (10 per 5 minutes); per client address three times that,
+ * since operators behind one NAT share it. Only failures take a token, so
+ * operators who sign in correctly are never limited.
  */
-export const LOGIN_LIMIT = { perEmail: 10, perIp: 50, windowSeconds: 300 } as const;
+export const LOGIN_LIMIT = {
+  email: { burst: 10, perSecond: 10 / 300 },
+  ip: { burst: 30, perSecond: 30 / 300 },
+} as const;
 
-async function countAttempt(deps: Deps, key: string): Promise<number> {
-  const res = await deps.redis.multi().incr(key).expire(key, LOGIN_LIMIT.windowSeconds, "NX").exec();
-  const first = res?.[0];
-  return typeof first?.[1] === "number" ? first[1] : 0;
+function loginBuckets(ip: string | null, email: string) {
+  return [
+    { key: `login:ip:${ip ?? "unknown"}`, limits: LOGIN_LIMIT.ip },
+    { key: `login:email:${email}`, limits: LOGIN_LIMIT.email },
+  ];
 }
 
 /**
- * Checks the login budget before any password work, so guessing costs the
- * attacker time and us nothing. Redis down: the limit is skipped (logged and
- * counted) rather than locking every operator out.
+ * Checks the budget before any password work, so guessing costs the attacker
+ * time and us nothing. Redis down: the limit is skipped (logged and counted)
+ * rather than locking every operator out.
  */
 async function checkLoginBudget(deps: Deps, ip: string | null, email: string): Promise<void> {
-  const keys = [`login:ip:${ip ?? "unknown"}`, `login:email:${email}`];
+  let results: TakeResult[];
   try {
-    const counts = await deps.redis.mget(keys);
-    const over = Number(counts[0] ?? 0) >= LOGIN_LIMIT.perIp || Number(counts[1] ?? 0) >= LOGIN_LIMIT.perEmail;
-    if (over) {
-      const ttl = Math.max(await deps.redis.pttl(keys[0]!), await deps.redis.pttl(keys[1]!));
-      throw new AppError("RATE_LIMITED", "too many sign-in attempts; wait before trying again", {
-        retryAfterMs: ttl > 0 ? ttl : LOGIN_LIMIT.windowSeconds * 1000,
-      });
-    }
+    // n = 0: is a token left? Nothing is taken until an attempt fails.
+    results = await Promise.all(loginBuckets(ip, email).map((b) => takeTokens(deps.redis, b.key, b.limits, 0)));
   } catch (e) {
-    if (e instanceof AppError) throw e;
-    if (!isRedisUnavailable(e)) throw e;
     deps.metrics.degraded.inc({ component: "login-limit", reason: "redis-unavailable" });
+    resilienceMetrics(deps.metrics).rateLimitDecisions.inc({ procedure: "auth.login", decision: "fail_open" });
     deps.log.warn({ err: e }, "login rate limit skipped: redis unavailable");
+    return;
+  }
+  const refused = results.filter((r) => !r.allowed);
+  if (refused.length > 0) {
+    resilienceMetrics(deps.metrics).rateLimitDecisions.inc({ procedure: "auth.login", decision: "limited" });
+    throw new AppError("RATE_LIMITED", "too many sign-in attempts; wait before trying again", {
+      retryAfterMs: Math.max(...refused.map((r) => r.msUntilNextToken)),
+    });
   }
 }
 
 async function recordFailure(deps: Deps, ip: string | null, email: string): Promise<void> {
   try {
-    await Promise.all([countAttempt(deps, `login:ip:${ip ?? "unknown"}`), countAttempt(deps, `login:email:${email}`)]);
+    await Promise.all(loginBuckets(ip, email).map((b) => takeTokens(deps.redis, b.key, b.limits, 1)));
   } catch (e) {
     deps.log.warn({ err: e }, "could not record a failed sign-in");
   }

@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { adminProcedure, createTRPCRouter, operatorProcedure, viewerProcedure } from "../trpc";
+import { ZReason } from "../schemas";
+import {
+  forceCircuit,
+  getCircuitConfig,
+  listCircuits,
+  resetCircuit,
+  setCircuitConfig,
+} from "~/server/resilience/circuit-breaker";
+import { ZCircuitConfig, ZCircuitName, ZCircuitState } from "~/server/resilience/settings";
+
+export const circuitRouter = createTRPCRouter({
+  list: viewerProcedure.input(z.object({}).strict().optional()).query(({ ctx }) => listCircuits(ctx.deps)),
+
+  force: operatorProcedure
+    .input(z.object({ name: ZCircuitName, state: ZCircuitState, reason: ZReason }).strict())
+    .mutation(({ ctx, input }) => forceCircuit(ctx.deps, input, { actor: ctx.admin, requestId: ctx.requestId })),
+
+  reset: operatorProcedure
+    .input(z.object({ name: ZCircuitName, reason: ZReason }).strict())
+    .mutation(({ ctx, input }) => resetCircuit(ctx.deps, input, { actor: ctx.admin, requestId: ctx.requestId })),
+
+  /** Thresholds shared by every breaker. */
+  config: viewerProcedure.input(z.object({}).strict().optional()).query(({ ctx }) => getCircuitConfig(ctx.deps)),
+
+  configure: adminProcedure
+    .input(ZCircuitConfig.partial().extend({ reason: ZReason }).strict())
+    .mutation(({ ctx, input }) => setCircuitConfig(ctx.deps, input, { actor: ctx.admin, requestId: ctx.requestId })),
+});

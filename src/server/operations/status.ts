@@ -1,0 +1,130 @@
+import type { Deps } from "~/server/infra/deps";
+import type { Db } from "~/server/infra/db";
+import { AppError } from "~/server/infra/app-error";
+import type { OperationStatus as DbStatus } from "~/generated/prisma/client";
+import { findByBusinessKey, type LedgerRow } from "~/server/credit/ledger";
+import { findRequestRecord } from "~/server/resilience/request-replay";
+
+export type OperationQuery =
+  | { operationId: string }
+  | { requestId: string }
+  | { businessCode: string; businessId: string };
+
+/** API.md, `operation.status`. */
+export type OperationStatusView = {
+  operationId: string;
+  type: string;
+  status: "in_progress" | "completed" | "failed" | "skipped";
+  startedAt: string;
+  elapsedMs: number;
+  result?: unknown;
+  error?: { appCode: string; message: string };
+};
+
+const operationSelect = {
+  id: true,
+  type: true,
+  status: true,
+  startedAt: true,
+  finishedAt: true,
+  result: true,
+  errorCode: true,
+  errorMessage: true,
+} as const;
+
+type OperationRow = {
+  id: string;
+  type: string;
+  status: DbStatus;
+  startedAt: Date;
+  finishedAt: Date | null;
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+};
+
+export function toStatusView(op: OperationRow, nowMs: number): OperationStatusView {
+  const view: OperationStatusView = {
+    operationId: op.id,
+    type: op.type,
+    status: op.status === "started" ? "in_progress" : op.status,
+    startedAt: op.startedAt.toISOString(),
+    elapsedMs: Math.max(0, (op.finishedAt?.getTime() ?? nowMs) - op.startedAt.getTime()),
+  };
+  if ((op.status === "completed" || op.status === "skipped") && op.result !== null) view.result = op.result;
+  if (op.status === "failed") view.error = { appCode: op.errorCode ?? "INTERNAL", message: op.errorMessage ?? "failed" };
+  return view;
+}
+
+/**
+ * Among several operations of one request id or business key (a retry after a
+ * timeout makes a second one), the one that says what happened: the one that
+ * took effect, else one still running, else the latest failure.
+ */
+function mostTelling(ops: OperationRow[]): OperationRow | undefined {
+  const rank = (s: DbStatus) => ({ completed: 0, skipped: 1, started: 2, failed: 3 })[s];
+  return [...ops].sort((a, b) => rank(a.status) - rank(b.status) || b.startedAt.getTime() - a.startedAt.getTime())[0];
+}
+
+/** What a ledger row says when its operation row is missing (written by code that logs none). */
+function fromLedger(row: LedgerRow): OperationStatusView {
+  const base = { transactionId: row.id, operationId: row.operationId ?? row.id, balanceAfter: Number(row.balanceAfter), idempotent: false };
+  return {
+    operationId: row.operationId ?? row.id,
+    type: row.type === "DEBIT" ? "credit.deduct" : "credit.grant",
+    status: "completed",
+    startedAt: row.createdAt.toISOString(),
+    elapsedMs: 0,
+    result: row.type === "DEBIT" ? { success: true, ...base } : base,
+  };
+}
+
+async function byId(db: Db, id: string): Promise<OperationRow | null> {
+  return db.operation.findUnique({ where: { id }, select: operationSelect });
+}
+
+/**
+ * Status of an operation by its id, by the caller's X-Request-Id (only the
+ * caller's own), or by business key (a ledger row means it took effect).
+ */
+export async function getOperationStatus(
+  deps: Pick<Deps, "db" | "clock">,
+  query: OperationQuery,
+  principal: string,
+): Promise<OperationStatusView> {
+  const { db, clock } = deps;
+  const nowMs = clock.nowMs();
+  let op: OperationRow | null | undefined;
+
+  if ("operationId" in query) {
+    op = await byId(db, query.operationId);
+  } else if ("requestId" in query) {
+    const record = await findRequestRecord(db, principal, query.requestId, clock.now());
+    if (record?.operationId) op = await byId(db, record.operationId);
+    if (!op) {
+      const ops = await db.operation.findMany({
+        where: { principal, requestId: query.requestId },
+        select: operationSelect,
+        orderBy: { startedAt: "desc" },
+        take: 20,
+      });
+      op = mostTelling(ops);
+    }
+  } else {
+    const ledger = await findByBusinessKey(db, query.businessCode, query.businessId);
+    if (ledger) {
+      const owner = ledger.operationId ? await byId(db, ledger.operationId) : null;
+      // The ledger row is the truth: its transaction also finished the operation.
+      return owner ? toStatusView(owner, nowMs) : fromLedger(ledger);
+    }
+    const ops = await db.operation.findMany({
+      where: { businessCode: query.businessCode, businessId: query.businessId },
+      select: operationSelect,
+      orderBy: { startedAt: "desc" },
+      take: 20,
+    });
+    op = mostTelling(ops);
+  }
+  if (!op) throw new AppError("OPERATION_NOT_FOUND", "no operation matches");
+  return toStatusView(op, nowMs);
+}

@@ -1,0 +1,72 @@
+import type { Deps } from "~/server/infra/deps";
+import type { Env } from "~/server/infra/env";
+import { toJson } from "./operation-log";
+import type { WorkerTask } from "~/server/worker/runner";
+
+/**
+ * How long an operation may stay `started` before it is taken as abandoned (its
+ * process died between the start row and the end of its transaction): past the
+ * longest a live one can take — lock wait, pool wait, transaction timeout with
+ * margin, and a lock TTL.
+ */
+export function stuckAfterMs(env: Env): number {
+  return env.LOCK_WAIT_MS + env.DB_POOL_WAIT_MS + 2 * env.DB_TX_TIMEOUT_MS + env.LOCK_TTL_MS;
+}
+
+export const ABANDONED_CODE = "UNAVAILABLE";
+
+/**
+ * Resolves operations stuck `started` so that `operation.status` never reports
+ * a dead request as running: a ledger row written by the operation means its
+ * transaction committed → completed with the ledger's result; none means it
+ * rolled back → failed. Rows are claimed with SKIP LOCKED, so several workers
+ * can run this at once. Returns how many it resolved.
+ */
+export async function resolveStuckOperations(
+  deps: Pick<Deps, "db" | "clock" | "env" | "log">,
+  opts: { olderThanMs?: number; batch?: number } = {},
+): Promise<number> {
+  const cutoff = new Date(deps.clock.nowMs() - (opts.olderThanMs ?? stuckAfterMs(deps.env)));
+  const batch = opts.batch ?? 100;
+  return deps.db.$transaction(async (tx) => {
+    const stuck = await tx.$queryRaw<{ id: string; type: string }[]>`
+      SELECT id, type FROM operations
+      WHERE status = 'started' AND started_at < ${cutoff}
+      ORDER BY started_at
+      LIMIT ${batch}
+      FOR UPDATE SKIP LOCKED`;
+    const now = deps.clock.now();
+    for (const op of stuck) {
+      const entry = await tx.ledgerEntry.findFirst({
+        where: { operationId: op.id },
+        select: { id: true, balanceAfter: true },
+      });
+      if (entry) {
+        const base = { transactionId: entry.id, operationId: op.id, balanceAfter: Number(entry.balanceAfter), idempotent: false };
+        const result = op.type === "credit.deduct" ? { success: true, ...base } : base;
+        await tx.operation.update({
+          where: { id: op.id },
+          data: { status: "completed", result: toJson(result), finishedAt: now },
+        });
+      } else {
+        await tx.operation.update({
+          where: { id: op.id },
+          data: {
+            status: "failed",
+            errorCode: ABANDONED_CODE,
+            errorMessage: "abandoned: the request stopped before it finished and nothing was applied; it is safe to retry",
+            finishedAt: now,
+          },
+        });
+      }
+    }
+    if (stuck.length > 0) deps.log.warn({ count: stuck.length }, "resolved operations left in progress by a stopped request");
+    return stuck.length;
+  });
+}
+
+export const stuckOperationResolverTask: WorkerTask = {
+  name: "operations.resolve-stuck",
+  intervalMs: 5_000,
+  run: (deps) => resolveStuckOperations(deps),
+};

@@ -1,0 +1,81 @@
+import { middleware } from "~/server/api/trpc";
+import type { Deps } from "~/server/infra/deps";
+import { checkRateLimit } from "./token-bucket";
+import { admitCall, isInfrastructureFailure, recordOutcome, type CircuitName } from "./circuit-breaker";
+import { assertSwitchOn, type SwitchName } from "./switches";
+
+/**
+ * Admission control as tRPC middlewares, applied after input parsing and the
+ * request-id replay (a replayed result costs no token and no probe):
+ *
+ *   serviceProcedure.input(Z…).use(requestReplay).use(admission("credit.deduct"))
+ *
+ * Order inside `admission`: token bucket first (a refused call never takes a
+ * half-open probe slot), then the circuit breaker around the rest of the call.
+ */
+
+/** Whose bucket a call takes from. */
+export type BucketRef = { userId: string; creditTypeId: string };
+/**
+ * Picks the bucket from the parsed input; null = this call is not limited.
+ * May look something up (e.g. a flash-sale item's credit type in the cache).
+ */
+export type BucketOf = (input: unknown, deps: Deps) => BucketRef | null | Promise<BucketRef | null>;
+
+/**
+ * `{userId, creditTypeId}` from the input. Without a credit type (e.g. a
+ * purchase, whose item decides it) the user's calls share the bucket `any`.
+ */
+export const bucketOfInput = (input: unknown): BucketRef | null => {
+  if (!input || typeof input !== "object") return null;
+  const { userId, creditTypeId } = input as { userId?: unknown; creditTypeId?: unknown };
+  if (typeof userId !== "string") return null;
+  return { userId, creditTypeId: typeof creditTypeId === "string" ? creditTypeId : "any" };
+};
+
+export type AdmissionOptions = { bucket?: BucketOf };
+
+async function takeToken(deps: Deps, procedure: string, input: unknown, bucketOf: BucketOf): Promise<void> {
+  const ref = await bucketOf(input, deps);
+  if (ref) await checkRateLimit(deps, { procedure, ...ref });
+}
+
+async function underBreaker<R extends { ok: boolean; error?: unknown }>(deps: Deps, name: CircuitName, next: () => Promise<R>): Promise<R> {
+  const ticket = await admitCall(deps, name);
+  const result = await next();
+  // A business refusal is a healthy answer of the dependency: only infrastructure failures count.
+  const failed = !result.ok && isInfrastructureFailure(result.error);
+  await recordOutcome(deps, ticket, failed ? "failure" : "success");
+  return result;
+}
+
+/** Token bucket per user and credit type: 429 RATE_LIMITED with `retryAfterMs` when empty. */
+export function rateLimit(opts: AdmissionOptions = {}) {
+  const bucketOf = opts.bucket ?? bucketOfInput;
+  return middleware(async ({ ctx, path, input, next }) => {
+    await takeToken(ctx.deps, path, input, bucketOf);
+    return next();
+  });
+}
+
+/** The shared circuit breaker `name`: 503 CIRCUIT_OPEN while open; infrastructure failures count. */
+export function breaker(name: CircuitName) {
+  return middleware(({ ctx, next }) => underBreaker(ctx.deps, name, () => next()));
+}
+
+/** Rate limit, then circuit breaker `name`: the admission control of a protected operation. */
+export function admission(name: CircuitName, opts: AdmissionOptions = {}) {
+  const bucketOf = opts.bucket ?? bucketOfInput;
+  return middleware(async ({ ctx, path, input, next }) => {
+    await takeToken(ctx.deps, path, input, bucketOf);
+    return underBreaker(ctx.deps, name, () => next());
+  });
+}
+
+/** The procedure answers 503 DEGRADED while the degradation switch `name` is off. */
+export function requireSwitch(name: SwitchName) {
+  return middleware(async ({ ctx, path, next }) => {
+    await assertSwitchOn(ctx.deps, name, path);
+    return next();
+  });
+}

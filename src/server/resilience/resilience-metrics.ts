@@ -1,0 +1,60 @@
+import client from "prom-client";
+import type { Metrics } from "~/server/infra/metrics";
+
+/**
+ * Metrics of admission control (rate limiter, circuit breakers, switches). A
+ * registry can be reached from more than one copy of this module (the HTTP
+ * server and Next's bundles), so an existing metric of the same name is reused
+ * rather than registered twice.
+ */
+function create(registry: Metrics["registry"]) {
+  function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): client.Counter<L> {
+    return (
+      (registry.getSingleMetric(name) as client.Counter<L> | undefined) ??
+      new client.Counter({ name, help, labelNames, registers: [registry] })
+    );
+  }
+  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): client.Gauge<L> {
+    return (
+      (registry.getSingleMetric(name) as client.Gauge<L> | undefined) ??
+      new client.Gauge({ name, help, labelNames, registers: [registry] })
+    );
+  }
+  return {
+    rateLimitDecisions: counter(
+      "fp_rate_limit_decisions_total",
+      "Token-bucket decisions by procedure: allowed, limited, fail_open / fail_closed (Redis unreachable)",
+      ["procedure", "decision"] as const,
+    ),
+    circuitDecisions: counter(
+      "fp_circuit_decisions_total",
+      "Circuit-breaker admissions by name: allowed, probe, rejected, fail_open (state unreadable)",
+      ["name", "decision"] as const,
+    ),
+    circuitState: gauge(
+      "fp_circuit_state",
+      "Circuit state as this instance last saw it: 0 closed, 1 half-open, 2 open",
+      ["name"] as const,
+    ),
+    circuitTransitions: counter(
+      "fp_circuit_transitions_total",
+      "Circuit state transitions made by this instance",
+      ["name", "from", "to"] as const,
+    ),
+    switchState: gauge("fp_switch_state", "Degradation switches: 1 on (normal), 0 off", ["name"] as const),
+  };
+}
+
+export type ResilienceMetrics = ReturnType<typeof create>;
+
+const store = globalThis as unknown as { __fpResilienceMetrics?: WeakMap<object, ResilienceMetrics> };
+
+export function resilienceMetrics(metrics: Metrics): ResilienceMetrics {
+  store.__fpResilienceMetrics ??= new WeakMap();
+  let m = store.__fpResilienceMetrics.get(metrics.registry);
+  if (!m) {
+    m = create(metrics.registry);
+    store.__fpResilienceMetrics.set(metrics.registry, m);
+  }
+  return m;
+}
