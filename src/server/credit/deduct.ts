@@ -100,21 +100,10 @@ async function applyWithDuplicateRetry(
     } catch (e) {
       // A racing duplicate of the business key committed first: the next pass
       // finds its ledger row and answers idempotently.
-      if (isDuplicateKey(e) && attempt === 0) continue;
+      if (isUniqueViolation(e) && attempt === 0) continue;
       throw e;
     }
   }
-}
-
-/**
- * Unique violation, also as a raw query reports it through the driver adapter
- * (P2010 with the Postgres code under meta.driverAdapterError).
- */
-function isDuplicateKey(e: unknown): boolean {
-  if (isUniqueViolation(e)) return true;
-  const meta = (e as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; kind?: unknown } } } } | null)?.meta;
-  const cause = meta?.driverAdapterError?.cause;
-  return cause?.originalCode === "23505" || cause?.kind === "UniqueConstraintViolation";
 }
 
 async function applyDeduct(

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "~/generated/prisma/client";
 import { AppError } from "./app-error";
@@ -22,7 +23,7 @@ export type DbOptions = {
  * cannot hold a row lock for ever.
  */
 export function createDb(opts: DbOptions): Db {
-  const adapter = new PrismaPg({
+  const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolMax,
     connectionTimeoutMillis: opts.poolWaitMs,
@@ -31,13 +32,58 @@ export function createDb(opts: DbOptions): Db {
     idle_in_transaction_session_timeout: Math.max(opts.txTimeoutMs * 2, 10_000),
     application_name: opts.applicationName ?? "flashpoints",
   });
+  releaseDeadConnections(pool);
+  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   return new PrismaClient({
     adapter,
     transactionOptions: { maxWait: opts.poolWaitMs, timeout: opts.txTimeoutMs },
   });
 }
 
+/**
+ * When the server ends a connection that a transaction holds (a cut network,
+ * `pg_terminate_backend`, a restart), the driver adapter never gives it back
+ * to the pool, and each such cut would cost the process one pool slot for
+ * good. So a checked-out connection that ends is released (and discarded) at
+ * once, and the adapter's own later release becomes a no-op.
+ */
+function releaseDeadConnections(pool: pg.Pool): void {
+  type Release = (err?: Error | boolean) => void;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  const guarded = (...args: unknown[]): unknown => {
+    if (args.length > 0) return connect(...args); // callback form: pool.query's own checkout
+    return (connect() as Promise<pg.PoolClient>).then((client) => {
+      const release = client.release.bind(client) as Release;
+      let released = false;
+      const onEnd = () => {
+        if (released) return;
+        released = true;
+        release(new Error("connection ended while checked out"));
+      };
+      client.once("end", onEnd);
+      client.release = ((err?: Error | boolean) => {
+        client.removeListener("end", onEnd);
+        if (released) return;
+        released = true;
+        release(err);
+      }) as pg.PoolClient["release"];
+      return client;
+    });
+  };
+  pool.connect = guarded as pg.Pool["connect"];
+}
+
 const RETRYABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028", "P2034"]);
+const RETRYABLE_SQLSTATES = new Set([
+  "57014", // statement timeout / cancelled
+  "57P01", // admin shutdown (pg_terminate_backend)
+  "40001", // serialization failure
+  "40P01", // deadlock
+  "08000", // connection exception
+  "08003", // connection does not exist
+  "08006", // connection failure
+  "25P03", // idle-in-transaction timeout
+]);
 
 /** Unique-key violation (P2002), optionally on a given constraint/target column. */
 export function isUniqueViolation(e: unknown): boolean {
@@ -49,13 +95,26 @@ export function isCheckViolation(e: unknown): boolean {
   return pgCode(e) === "23514" || (e instanceof Error && /violates check constraint/.test(e.message));
 }
 
+type ErrorShape = {
+  code?: unknown;
+  originalCode?: unknown;
+  cause?: unknown;
+  meta?: { code?: unknown; driverAdapterError?: { cause?: unknown } };
+};
+
+/**
+ * The SQLSTATE behind an error, wherever this stack puts it: pg's `code`,
+ * Prisma's `meta.code`, or — for raw queries through the driver adapter (P2010)
+ * — `meta.driverAdapterError.cause.originalCode`.
+ */
 function pgCode(e: unknown): string | undefined {
   let cur: unknown = e;
-  for (let i = 0; i < 5 && cur && typeof cur === "object"; i++) {
-    const c = cur as { code?: unknown; cause?: unknown; meta?: { code?: unknown } };
+  for (let i = 0; i < 6 && cur && typeof cur === "object"; i++) {
+    const c = cur as ErrorShape;
+    if (typeof c.originalCode === "string") return c.originalCode;
     if (typeof c.code === "string" && /^[0-9A-Z]{5}$/.test(c.code) && !c.code.startsWith("P")) return c.code;
     if (typeof c.meta?.code === "string") return c.meta.code;
-    cur = c.cause;
+    cur = c.meta?.driverAdapterError?.cause ?? c.cause;
   }
   return undefined;
 }
@@ -67,20 +126,15 @@ function pgCode(e: unknown): string | undefined {
  */
 export function mapDbError(e: unknown): unknown {
   if (e instanceof AppError) return e;
-  const code =
-    e instanceof Prisma.PrismaClientKnownRequestError ? e.code : (pgCode(e) ?? undefined);
+  const prismaCode = e instanceof Prisma.PrismaClientKnownRequestError ? e.code : undefined;
+  const sqlState = pgCode(e);
   const message = e instanceof Error ? e.message : String(e);
   const infra =
-    (code !== undefined && RETRYABLE_PRISMA_CODES.has(code)) ||
-    code === "57014" || // statement timeout / cancel
-    code === "57P01" || // admin shutdown (pg_terminate_backend)
-    code === "40001" || // serialization failure
-    code === "40P01" || // deadlock
-    code === "08006" ||
-    code === "08003" ||
+    (prismaCode !== undefined && RETRYABLE_PRISMA_CODES.has(prismaCode)) ||
+    (sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState)) ||
     e instanceof Prisma.PrismaClientInitializationError ||
     e instanceof Prisma.PrismaClientUnknownRequestError ||
-    /timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|ECONNRESET|terminating connection|Transaction already closed|Unable to start a transaction/i.test(
+    /timeout exceeded when trying to connect|Connection terminated|not queryable|ECONNREFUSED|ECONNRESET|terminating connection|Transaction already closed|Unable to start a transaction/i.test(
       message,
     );
   if (infra) {

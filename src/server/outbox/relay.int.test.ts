@@ -4,7 +4,8 @@ import { ensureCreditType, serviceCaller } from "~/test/api";
 import type { Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
 import { NO_RATE_LIMIT, startOwnRedis, type OwnRedis } from "~/server/credit/testing";
-import { EVENT_STREAM, relayOutbox } from "./relay";
+import { EVENT_STREAM, outboxRelayTask, relayOutbox } from "./relay";
+import { setSwitch } from "~/server/resilience/switches";
 
 describe("outbox relay", () => {
   let own: OwnRedis;
@@ -102,6 +103,27 @@ describe("outbox relay", () => {
     release();
     await other;
     expect(await drain()).toBeGreaterThanOrEqual(2);
+    expect(await deps.db.outboxEvent.count({ where: { userId, sentAt: null } })).toBe(0);
+  });
+
+  it("pauses while the outboxRelay switch is off, and catches up when it is back on", async () => {
+    const admin = { actor: { email: "ops@test.local", role: "admin" } };
+    const userId = uid("u");
+    await setSwitch(deps, { name: "outboxRelay", on: false, reason: "shed non-core work" }, admin);
+    try {
+      await someEvents(userId, 1);
+      const signal = new AbortController().signal;
+      expect(await outboxRelayTask.run(deps, signal)).toBe(0);
+      expect(await deps.db.outboxEvent.count({ where: { userId, sentAt: null } })).toBe(2);
+    } finally {
+      await setSwitch(deps, { name: "outboxRelay", on: true, reason: "pressure over" }, admin);
+    }
+    let sent = 0;
+    for (let n = await outboxRelayTask.run(deps, new AbortController().signal); n > 0; ) {
+      sent += n;
+      n = await outboxRelayTask.run(deps, new AbortController().signal);
+    }
+    expect(sent).toBeGreaterThanOrEqual(2);
     expect(await deps.db.outboxEvent.count({ where: { userId, sentAt: null } })).toBe(0);
   });
 });

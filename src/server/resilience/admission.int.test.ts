@@ -53,11 +53,16 @@ describe("credit.deduct behind admission control", () => {
     const businessId = uid("o");
     const first = await deduct(userId, { "x-request-id": `req-${userId}` }, 1, businessId);
     expect(first.status).toBe(200);
+    const started = Date.now();
     const burst = await Promise.all(Array.from({ length: 14 }, () => deduct(userId)));
+    const elapsedS = (Date.now() - started) / 1000;
     const statuses = burst.map((r) => r.status);
-    // 9 tokens left after the first call, plus what refills while the calls arrive (5/s).
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(9);
-    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(11);
+    // 9 tokens left after the first call, plus what refills (5/s) while the
+    // calls arrive — on a loaded machine that takes a while.
+    const ok = statuses.filter((s) => s === 200).length;
+    expect(ok).toBeGreaterThanOrEqual(9);
+    expect(ok).toBeLessThanOrEqual(9 + Math.ceil(elapsedS * 5));
+    expect(ok).toBeLessThan(14);
     const limited = burst.find((r) => r.status === 429)!;
     expect(limited).toBeDefined();
     const data = (limited.json as ErrorBody).error.data;

@@ -1,10 +1,4 @@
-import type RedlockClass from "redlock";
-import type { ExecutionError as ExecutionErrorClass, ResourceLockedError as ResourceLockedErrorClass, Lock } from "redlock";
-// The package's own ESM build, by path: tsconfig maps the bare "redlock" to its
-// .d.ts so that tsc finds the types, and tsx and vitest apply that mapping at
-// run time too (they would load a class without methods).
-// @ts-expect-error -- untyped by path; the types are the package's, imported above
-import * as redlockImpl from "../../../node_modules/redlock/dist/esm/index.js";
+import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock";
 import type { Deps } from "~/server/infra/deps";
 import type { Redis } from "~/server/infra/redis";
 import { AppError } from "~/server/infra/app-error";
@@ -25,9 +19,6 @@ export function accountLockKey(userId: string, creditTypeId: string): string {
   return `lock:user:${userId}:creditType:${creditTypeId}`;
 }
 
-const Redlock = redlockImpl.default as unknown as typeof RedlockClass;
-const ExecutionError = redlockImpl.ExecutionError as unknown as typeof ExecutionErrorClass;
-const ResourceLockedError = redlockImpl.ResourceLockedError as unknown as typeof ResourceLockedErrorClass;
 
 /**
  * Pauses between tries while another holder has the lock: short at first (a
@@ -38,9 +29,9 @@ const RETRY_FIRST_MS = 10;
 const RETRY_MAX_MS = 160;
 
 // One Redlock per Redis client (it caches script hashes and holds listeners).
-const instances = new WeakMap<Redis, RedlockClass>();
+const instances = new WeakMap<Redis, Redlock>();
 
-function redlockFor(redis: Redis): RedlockClass {
+function redlockFor(redis: Redis): Redlock {
   let r = instances.get(redis);
   if (!r) {
     // Retries are ours (see acquireLock): redlock's own loop cannot tell a held
