@@ -7,7 +7,15 @@ import type { BalanceChangeRequest } from "~/server/api/schemas";
 import { startOperation, finishOperation, failOperation } from "~/server/operations/operation-log";
 import type { OutboxEventType } from "~/server/outbox/outbox";
 import { acquireLock, accountLockKey } from "~/server/resilience/lock";
-import { assertSameRequest, type LedgerRow } from "./ledger";
+import {
+  assertSameRequest,
+  EXISTING_ENTRY_SELECT,
+  existingEntryCte,
+  existingEntryOf,
+  writeEntry,
+  type ExistingEntryColumns,
+  type LedgerRow,
+} from "./ledger";
 import type { CallerInfo } from "./grant";
 
 export type DeductResult = {
@@ -154,19 +162,18 @@ async function applyDeduct(
     balanceAfter: Number(updated.balance),
   };
   const payload = { ...req, accountId: updated.id, transactionId, operationId, balanceAfter: result.balanceAfter };
-  // Ledger row, outbox event and operation status in one statement (the hot
-  // path: each round trip here is time the account stays locked). Same rows as
-  // ledgerEntry.create + enqueueEvent + finishOperation would write.
-  await tx.$executeRaw`
-    WITH ledger AS (
-      INSERT INTO ledger_entries (id, account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id, operation_id, created_at)
-      VALUES (${transactionId}::uuid, ${updated.id}::uuid, ${req.userId}, ${req.creditTypeId}, 'DEBIT', ${amount}, ${updated.balance},
-              ${req.businessCode}, ${req.businessId}, ${operationId}::uuid, ${now})
-    ), event AS (
-      INSERT INTO outbox_events (type, user_id, payload) VALUES (${DEDUCTED_EVENT}, ${req.userId}, ${JSON.stringify(payload)}::jsonb)
-    )
-    UPDATE operations SET status = 'completed', result = ${JSON.stringify(result)}::jsonb, finished_at = ${now}
-    WHERE id = ${operationId}::uuid`;
+  await writeEntry(tx, {
+    ...req,
+    transactionId,
+    accountId: updated.id,
+    type: "DEBIT",
+    amount,
+    balanceAfter: updated.balance,
+    operationId,
+    now,
+    event: { type: DEDUCTED_EVENT, payload },
+    result,
+  });
   await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
   // Inside the transaction: a failure here rolls everything back (drills, breaker tests).
   await deps.failpoints.hit("credit.beforeCommit");
@@ -189,25 +196,9 @@ type CheckStep =
  */
 async function checkAndDebit(tx: Tx, req: BalanceChangeRequest, amount: bigint, now: Date): Promise<CheckStep> {
   const [row] = await tx.$queryRaw<
-    {
-      e_id: string | null;
-      e_account_id: string | null;
-      e_user_id: string | null;
-      e_credit_type_id: string | null;
-      e_type: "DEBIT" | "CREDIT" | null;
-      e_amount: bigint | null;
-      e_balance_after: bigint | null;
-      e_operation_id: string | null;
-      e_created_at: Date | null;
-      id: string | null;
-      balance: bigint | null;
-      new_balance: bigint | null;
-    }[]
+    (ExistingEntryColumns & { id: string | null; balance: bigint | null; new_balance: bigint | null })[]
   >`
-    WITH existing AS (
-      SELECT id, account_id, user_id, credit_type_id, type::text AS type, amount, balance_after, operation_id, created_at
-      FROM ledger_entries WHERE business_code = ${req.businessCode} AND business_id = ${req.businessId}
-    ), cur AS (
+    WITH ${existingEntryCte(req.businessCode, req.businessId)}, cur AS (
       SELECT id, balance, version FROM accounts
       WHERE user_id = ${req.userId} AND credit_type_id = ${req.creditTypeId} AND NOT EXISTS (SELECT 1 FROM existing)
     ), upd AS (
@@ -215,28 +206,10 @@ async function checkAndDebit(tx: Tx, req: BalanceChangeRequest, amount: bigint, 
       FROM cur WHERE a.id = cur.id AND a.version = cur.version AND cur.balance >= ${amount}
       RETURNING a.balance
     )
-    SELECT e.id::text AS e_id, e.account_id::text AS e_account_id, e.user_id AS e_user_id, e.credit_type_id AS e_credit_type_id,
-           e.type AS e_type, e.amount AS e_amount, e.balance_after AS e_balance_after, e.operation_id::text AS e_operation_id,
-           e.created_at AS e_created_at, cur.id::text AS id, cur.balance, (SELECT balance FROM upd) AS new_balance
+    SELECT ${EXISTING_ENTRY_SELECT}, cur.id::text AS id, cur.balance, (SELECT balance FROM upd) AS new_balance
     FROM (SELECT 1) AS one LEFT JOIN existing e ON true LEFT JOIN cur ON true`;
-  if (row?.e_id) {
-    return {
-      kind: "repeat",
-      entry: {
-        id: row.e_id,
-        accountId: row.e_account_id!,
-        userId: row.e_user_id!,
-        creditTypeId: row.e_credit_type_id!,
-        type: row.e_type!,
-        amount: row.e_amount!,
-        balanceAfter: row.e_balance_after!,
-        businessCode: req.businessCode,
-        businessId: req.businessId,
-        operationId: row.e_operation_id,
-        createdAt: row.e_created_at!,
-      },
-    };
-  }
+  const existing = existingEntryOf(row, req);
+  if (existing) return { kind: "repeat", entry: existing };
   if (!row?.id || row.balance === null) return { kind: "no-account" };
   if (row.balance < amount) return { kind: "insufficient" };
   if (row.new_balance === null) return { kind: "moved" };

@@ -3,9 +3,17 @@ import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
 import { isUniqueViolation, mapDbError } from "~/server/infra/db";
 import type { BalanceChangeRequest } from "~/server/api/schemas";
+import type { Tx } from "~/server/infra/db";
 import { startOperation, finishOperation, failOperation } from "~/server/operations/operation-log";
-import { enqueueEvent } from "~/server/outbox/outbox";
-import { assertSameRequest, findByBusinessKey } from "./ledger";
+import {
+  assertSameRequest,
+  EXISTING_ENTRY_SELECT,
+  existingEntryCte,
+  existingEntryOf,
+  writeEntry,
+  type ExistingEntryColumns,
+  type LedgerRow,
+} from "./ledger";
 import { assertCreditType } from "./accounts";
 import type { RequestRecorder } from "~/server/resilience/request-replay";
 
@@ -29,7 +37,7 @@ export type CallerInfo = {
  */
 export async function grantCredits(deps: Deps, req: BalanceChangeRequest, caller: CallerInfo): Promise<GrantResult> {
   const { db, clock } = deps;
-  await assertCreditType(db, req.creditTypeId);
+  await assertCreditType(db, req.creditTypeId, clock);
   const operationId = randomUUID();
   await startOperation(db, {
     id: operationId,
@@ -70,8 +78,10 @@ async function applyGrant(
 ): Promise<GrantResult> {
   return deps.db.$transaction(async (tx) => {
     const now = deps.clock.now();
-    const existing = await findByBusinessKey(tx, req.businessCode, req.businessId);
-    if (existing) {
+    const amount = BigInt(req.amount);
+    const step = await checkAndCredit(tx, req, amount, now);
+    if (step.kind === "repeat") {
+      const existing = step.entry;
       assertSameRequest(existing, { type: "CREDIT", ...req });
       const result = {
         transactionId: existing.id,
@@ -83,38 +93,46 @@ async function applyGrant(
       await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
       return result;
     }
-    const amount = BigInt(req.amount);
-    // Atomic credit: no read-modify-write, so concurrent grants cannot lose an update.
-    const [account] = await tx.$queryRaw<{ id: string; balance: bigint }[]>`
-      INSERT INTO accounts (user_id, credit_type_id, balance, version, updated_at)
-      VALUES (${req.userId}, ${req.creditTypeId}, ${amount}, 1, ${now})
-      ON CONFLICT (user_id, credit_type_id)
-      DO UPDATE SET balance = accounts.balance + EXCLUDED.balance, version = accounts.version + 1, updated_at = EXCLUDED.updated_at
-      RETURNING id, balance`;
-    if (!account) throw new AppError("INTERNAL", "account upsert returned nothing");
-    const entry = await tx.ledgerEntry.create({
-      data: {
-        accountId: account.id,
-        userId: req.userId,
-        creditTypeId: req.creditTypeId,
-        type: "CREDIT",
-        amount,
-        balanceAfter: account.balance,
-        businessCode: req.businessCode,
-        businessId: req.businessId,
-        operationId,
-        createdAt: now,
-      },
-      select: { id: true },
+    const transactionId = randomUUID();
+    const result = { transactionId, operationId, balanceAfter: Number(step.balanceAfter), idempotent: false };
+    const payload = { ...req, accountId: step.accountId, transactionId, operationId, balanceAfter: result.balanceAfter };
+    await writeEntry(tx, {
+      ...req,
+      transactionId,
+      accountId: step.accountId,
+      type: "CREDIT",
+      amount,
+      balanceAfter: step.balanceAfter,
+      operationId,
+      now,
+      event: { type: "credit.granted", payload },
+      result,
     });
-    const result = { transactionId: entry.id, operationId, balanceAfter: Number(account.balance), idempotent: false };
-    await enqueueEvent(tx, {
-      type: "credit.granted",
-      userId: req.userId,
-      payload: { ...req, accountId: account.id, transactionId: entry.id, operationId, balanceAfter: result.balanceAfter },
-    });
-    await finishOperation(tx, operationId, "completed", result, now);
     await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
     return result;
   });
+}
+
+type CreditStep = { kind: "repeat"; entry: LedgerRow } | { kind: "credited"; accountId: string; balanceAfter: bigint };
+
+/**
+ * Idempotency check and atomic credit in one round trip. The credit is an
+ * upsert that adds in place (no read-modify-write, so concurrent grants cannot
+ * lose an update) and runs only when the business key is unused.
+ */
+async function checkAndCredit(tx: Tx, req: BalanceChangeRequest, amount: bigint, now: Date): Promise<CreditStep> {
+  const [row] = await tx.$queryRaw<(ExistingEntryColumns & { id: string | null; balance: bigint | null })[]>`
+    WITH ${existingEntryCte(req.businessCode, req.businessId)}, credited AS (
+      INSERT INTO accounts (user_id, credit_type_id, balance, version, updated_at)
+      SELECT ${req.userId}, ${req.creditTypeId}, ${amount}, 1, ${now} WHERE NOT EXISTS (SELECT 1 FROM existing)
+      ON CONFLICT (user_id, credit_type_id)
+      DO UPDATE SET balance = accounts.balance + EXCLUDED.balance, version = accounts.version + 1, updated_at = EXCLUDED.updated_at
+      RETURNING id, balance
+    )
+    SELECT ${EXISTING_ENTRY_SELECT}, c.id::text AS id, c.balance
+    FROM (SELECT 1) AS one LEFT JOIN existing e ON true LEFT JOIN credited c ON true`;
+  const existing = existingEntryOf(row, req);
+  if (existing) return { kind: "repeat", entry: existing };
+  if (!row?.id || row.balance === null) throw new AppError("INTERNAL", "account upsert returned nothing");
+  return { kind: "credited", accountId: row.id, balanceAfter: row.balance };
 }

@@ -1,4 +1,5 @@
-import type { Db, Tx } from "~/server/infra/db";
+import { Prisma, type Db, type Tx } from "~/server/infra/db";
+import type { OutboxEventType } from "~/server/outbox/outbox";
 import { AppError } from "~/server/infra/app-error";
 import type { LedgerType } from "~/generated/prisma/client";
 
@@ -18,6 +19,86 @@ export type LedgerRow = {
 
 export async function findByBusinessKey(db: Db | Tx, businessCode: string, businessId: string): Promise<LedgerRow | null> {
   return db.ledgerEntry.findUnique({ where: { businessCode_businessId: { businessCode, businessId } } });
+}
+
+/** Columns a hot-path statement returns for the ledger row of its business key, if any. */
+export type ExistingEntryColumns = {
+  e_id: string | null;
+  e_account_id: string | null;
+  e_user_id: string | null;
+  e_credit_type_id: string | null;
+  e_type: LedgerType | null;
+  e_amount: bigint | null;
+  e_balance_after: bigint | null;
+  e_operation_id: string | null;
+  e_created_at: Date | null;
+};
+
+/** `existing AS (…)`: the ledger row of a business key, for a WITH clause. */
+export function existingEntryCte(businessCode: string, businessId: string): Prisma.Sql {
+  return Prisma.sql`existing AS (
+      SELECT id, account_id, user_id, credit_type_id, type::text AS type, amount, balance_after, operation_id, created_at
+      FROM ledger_entries WHERE business_code = ${businessCode} AND business_id = ${businessId}
+    )`;
+}
+
+/** The select list matching ExistingEntryColumns, from `existing` joined as `e`. */
+export const EXISTING_ENTRY_SELECT = Prisma.sql`e.id::text AS e_id, e.account_id::text AS e_account_id, e.user_id AS e_user_id,
+  e.credit_type_id AS e_credit_type_id, e.type AS e_type, e.amount AS e_amount, e.balance_after AS e_balance_after,
+  e.operation_id::text AS e_operation_id, e.created_at AS e_created_at`;
+
+export function existingEntryOf(
+  row: ExistingEntryColumns | undefined,
+  key: { businessCode: string; businessId: string },
+): LedgerRow | null {
+  if (!row?.e_id) return null;
+  return {
+    id: row.e_id,
+    accountId: row.e_account_id!,
+    userId: row.e_user_id!,
+    creditTypeId: row.e_credit_type_id!,
+    type: row.e_type!,
+    amount: row.e_amount!,
+    balanceAfter: row.e_balance_after!,
+    businessCode: key.businessCode,
+    businessId: key.businessId,
+    operationId: row.e_operation_id,
+    createdAt: row.e_created_at!,
+  };
+}
+
+/**
+ * Ledger row, outbox event and operation status in one round trip (the hot
+ * path: each round trip is time the account stays locked).
+ */
+export async function writeEntry(
+  tx: Tx,
+  entry: {
+    transactionId: string;
+    accountId: string;
+    userId: string;
+    creditTypeId: string;
+    type: LedgerType;
+    amount: bigint;
+    balanceAfter: bigint;
+    businessCode: string;
+    businessId: string;
+    operationId: string;
+    now: Date;
+    event: { type: OutboxEventType; payload: Record<string, unknown> };
+    result: Record<string, unknown>;
+  },
+): Promise<void> {
+  await tx.$executeRaw`
+    WITH ledger AS (
+      INSERT INTO ledger_entries (id, account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id, operation_id, created_at)
+      VALUES (${entry.transactionId}::uuid, ${entry.accountId}::uuid, ${entry.userId}, ${entry.creditTypeId}, ${entry.type}::"LedgerType",
+              ${entry.amount}, ${entry.balanceAfter}, ${entry.businessCode}, ${entry.businessId}, ${entry.operationId}::uuid, ${entry.now})
+    ), event AS (
+      INSERT INTO outbox_events (type, user_id, payload) VALUES (${entry.event.type}, ${entry.userId}, ${JSON.stringify(entry.event.payload)}::jsonb)
+    )
+    UPDATE operations SET status = 'completed', result = ${JSON.stringify(entry.result)}::jsonb, finished_at = ${entry.now}
+    WHERE id = ${entry.operationId}::uuid`;
 }
 
 /**
