@@ -5,14 +5,13 @@
  * password.
  */
 import { randomBytes } from "node:crypto";
-import { loadEnv, loadDotEnvFile } from "~/server/infra/env";
+import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps } from "~/server/infra/deps";
 import { grantCredits } from "~/server/credit/grant";
 import { createApiKey } from "~/server/identity/api-keys";
 import { createAdminUser } from "~/server/identity/admin-users";
 
-loadDotEnvFile();
-const env = loadEnv();
+const env = loadEnvOrExit();
 const deps = createDeps({ ...env, LOG_LEVEL: "warn" }, {}, "flashpoints-seed");
 
 async function main(): Promise<void> {

@@ -14,7 +14,6 @@
  * Usage: npx tsx scripts/bench/admission.ts
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -115,21 +114,6 @@ async function startBenchServer(env: Record<string, string>): Promise<Started> {
   };
 }
 
-async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
-
 type Summary = { name: string; rps: number; p50: number; p99: number; refused: number; total: number };
 
 /** Rates from counts: autocannon's per-second samples are too few in short segments. */
@@ -150,7 +134,7 @@ async function drive(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
   const segment = Math.max(1, seconds / 4);
   const bench = await createBenchDb();
-  const prefix = `fp:bench:${randomBytes(4).toString("hex")}:`;
+  const prefix = bench.redisPrefix;
   const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
   let server: Started | undefined;
   try {
@@ -209,7 +193,6 @@ async function drive(): Promise<void> {
   } finally {
     await server?.stop();
     await bench.drop();
-    await deletePrefix(redisUrl, prefix);
   }
 }
 

@@ -16,11 +16,10 @@
  *
  * Usage: npx tsx scripts/bench/deduct.ts
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import autocannon from "autocannon";
-import { Redis } from "ioredis";
 import { createBenchDb, nextId, startServerProcess } from "./lib";
 import { createDb } from "../../src/server/infra/db";
 import { createApiKey } from "../../src/server/identity/api-keys";
@@ -96,26 +95,12 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-async function deletePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function main(): Promise<void> {
   if (existsSync("dist/server.js") && statSync("dist/server.js").mtimeMs < newestSource("src/server")) {
     throw new Error("dist/server.js is older than src/server: run `npm run build` (or remove dist/ to run through tsx)");
   }
   const bench = await createBenchDb();
-  const prefix = `fp:bench:deduct:${randomBytes(4).toString("hex")}:`;
+  const prefix = bench.redisPrefix;
   const db = createDb({ url: bench.url, poolMax: 2, poolWaitMs: 5000, statementTimeoutMs: 60_000, txTimeoutMs: 60_000 });
   let server: Awaited<ReturnType<typeof startServerProcess>> | undefined;
   try {
@@ -198,7 +183,6 @@ async function main(): Promise<void> {
     await server?.stop();
     await db.$disconnect();
     await bench.drop();
-    await deletePrefix(prefix).catch((e: unknown) => console.error(`could not delete ${prefix}*: ${String(e)}`));
   }
 }
 

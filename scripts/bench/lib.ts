@@ -3,40 +3,25 @@
  * process of our own, autocannon runs, and a table with ratios against a
  * baseline measured in the same run. Loopback only; every run is bounded.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import autocannon from "autocannon";
-import pg from "pg";
+import { createThrowaway, disposeThrowaway, planThrowaway, randomRunId } from "../../src/test/throwaway";
 
-export const ADMIN_DB_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+export type BenchDb = {
+  url: string;
+  name: string;
+  /** Every Redis key of the run starts with it; `drop()` deletes them. */
+  redisPrefix: string;
+  drop: () => Promise<void>;
+};
 
-export type BenchDb = { url: string; name: string; drop: () => Promise<void> };
-
-/** Creates and migrates `fp_bench_<hex>`; `drop()` removes it. */
+/** A migrated database and a Redis key prefix of the run's own; `drop()` removes both. */
 export async function createBenchDb(): Promise<BenchDb> {
-  const name = `fp_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: ADMIN_DB_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(ADMIN_DB_URL);
-  url.pathname = `/${name}`;
-  execFileSync("npx", ["prisma", "migrate", "deploy"], {
-    env: { ...process.env, DATABASE_URL: url.toString() },
-    stdio: "ignore",
-  });
-  return {
-    url: url.toString(),
-    name,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: ADMIN_DB_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  const run = planThrowaway("bench", randomRunId());
+  await createThrowaway(run);
+  return { url: run.databaseUrl, name: run.dbName, redisPrefix: run.redisPrefix, drop: () => disposeThrowaway(run) };
 }
 
 export function freePort(): Promise<number> {

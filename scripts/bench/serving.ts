@@ -5,7 +5,6 @@
  *   authenticated no-op (`system.ping`) and `credit.grant` (one transaction).
  * Needs `npm run build`. Usage: npx tsx scripts/bench/serving.ts
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createBenchDb, nextId, printTable, runLoad, startServerProcess, type LoadResult } from "./lib";
 import { createDb } from "../../src/server/infra/db";
@@ -24,7 +23,7 @@ async function main(): Promise<void> {
     for (const mode of ["api-only", "full"] as const) {
       const server = await startServerProcess({
         DATABASE_URL: bench.url,
-        REDIS_KEY_PREFIX: `fp:bench:${randomBytes(4).toString("hex")}:`,
+        REDIS_KEY_PREFIX: `${bench.redisPrefix}${mode}:`,
         RATE_LIMIT_PER_SECOND: "1000000",
         RATE_LIMIT_BURST: "1000000",
         ...(mode === "api-only" ? { API_ONLY: "1" } : {}),

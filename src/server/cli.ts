@@ -3,7 +3,7 @@
  * on the last line and nowhere else.
  */
 import { parseArgs } from "node:util";
-import { loadEnv, loadDotEnvFile, InvalidEnvError } from "~/server/infra/env";
+import { loadEnvOrExit } from "~/server/infra/env";
 import { createDb } from "~/server/infra/db";
 import { systemClock } from "~/server/infra/clock";
 import { createApiKey, revokeApiKey, ZApiKeyScope } from "~/server/identity/api-keys";
@@ -34,14 +34,7 @@ async function main(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  loadDotEnvFile();
-  let env;
-  try {
-    env = loadEnv();
-  } catch (e) {
-    if (e instanceof InvalidEnvError) fail(e.message);
-    throw e;
-  }
+  const env = loadEnvOrExit();
   const db = createDb({
     url: env.DATABASE_URL,
     poolMax: 2,

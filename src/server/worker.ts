@@ -2,7 +2,7 @@
  * The background process (`npm run worker`): refunds, outbox relay, warm-up,
  * sweeper, reconciliation. Several may run at once.
  */
-import { loadEnv, loadDotEnvFile, InvalidEnvError } from "~/server/infra/env";
+import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
 import { startSettingsSync } from "~/server/resilience/settings";
@@ -10,17 +10,7 @@ import { runTasks } from "./worker/runner";
 import { workerTasks } from "./worker/tasks";
 
 async function main(): Promise<void> {
-  loadDotEnvFile();
-  let env;
-  try {
-    env = loadEnv();
-  } catch (e) {
-    if (e instanceof InvalidEnvError) {
-      console.error(e.message);
-      process.exit(1);
-    }
-    throw e;
-  }
+  const env = loadEnvOrExit();
   const deps = createDeps(env, {}, "flashpoints-worker");
   if (!(await waitForRedis(deps.redis, 3000))) deps.log.warn("redis is not answering; tasks retry until it does");
   // Degradation switches (e.g. outboxRelay) reach this process within a second.

@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 
 // A throw-away database + Redis key prefix per test run (vitest integration,
-// Playwright e2e), so runs can share the machine's services with a dev server or
+// Playwright e2e, benchmarks), so runs can share the machine's services with a dev server or
 // another run, and leave nothing behind.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,7 +29,7 @@ export function randomRunId(): string {
 }
 
 /** Names only, no I/O: the same run id always gives the same resources. */
-export function planThrowaway(kind: "test" | "e2e", runId: string, env = process.env): Throwaway {
+export function planThrowaway(kind: "test" | "e2e" | "bench", runId: string, env = process.env): Throwaway {
   if (!/^[0-9a-z]+$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
   const admin = new URL(env.DATABASE_URL ?? DEFAULT_ADMIN_URL);
   admin.pathname = "/postgres";

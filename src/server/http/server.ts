@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { loadEnv, loadDotEnvFile, InvalidEnvError } from "~/server/infra/env";
+import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps, type Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
 import { startSettingsSync } from "~/server/resilience/settings";
@@ -65,17 +65,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 }
 
 async function main(): Promise<void> {
-  loadDotEnvFile();
-  let env;
-  try {
-    env = loadEnv();
-  } catch (e) {
-    if (e instanceof InvalidEnvError) {
-      console.error(e.message);
-      process.exit(1);
-    }
-    throw e;
-  }
+  const env = loadEnvOrExit();
   const deps = createDeps(env, {}, "flashpoints-web");
   (globalThis as { __fpDeps?: Deps }).__fpDeps = deps;
   if (!(await waitForRedis(deps.redis, 3000))) {

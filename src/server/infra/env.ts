@@ -90,3 +90,20 @@ export function loadDotEnvFile(path = ".env"): void {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
 }
+
+/**
+ * For entry points (server, worker, CLI, seed): `.env` then the environment,
+ * validated; a bad value prints what is wrong, naming the variable, and exits.
+ */
+export function loadEnvOrExit(): Env {
+  loadDotEnvFile();
+  try {
+    return loadEnv();
+  } catch (e) {
+    if (e instanceof InvalidEnvError) {
+      console.error(e.message);
+      process.exit(1);
+    }
+    throw e;
+  }
+}

@@ -317,6 +317,26 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
     recorded = row;
   };
 
+  /** Records outside the effect's transaction, best effort; false when that did not happen. */
+  const recordOutside = (row: StoredRequest, what: string): Promise<boolean> =>
+    insertRequestRecord(deps.db, {
+      ...row,
+      principal,
+      requestId,
+      userId: null,
+      now: deps.clock.now(),
+      ttlSeconds: deps.env.REQUEST_ID_TTL_S,
+    }).catch((err: unknown) => {
+      deps.log.warn({ err, requestId }, `could not record the request ${what}`);
+      return false;
+    });
+  /** The record some other execution stored for this id, served, if there is one. */
+  const serveWinner = async () => {
+    const winner = await store.stored();
+    await store.finish(winner);
+    return winner ? serve(winner, "stored") : null;
+  };
+
   let result;
   try {
     result = await next({ ctx: { recordRequest } });
@@ -330,22 +350,10 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
     if (!recorded) {
       // The procedure did not record inside its transaction: record now, best effort.
       const row: StoredRequest = { procedure: path, inputHash: hash, outcome: "success", operationId: null, response: result.data };
-      const inserted = await insertRequestRecord(deps.db, {
-        ...row,
-        principal,
-        requestId,
-        userId: null,
-        now: deps.clock.now(),
-        ttlSeconds: deps.env.REQUEST_ID_TTL_S,
-      }).catch((err: unknown) => {
-        deps.log.warn({ err, requestId }, "could not record the request result");
-        return false;
-      });
-      if (inserted) recorded = row;
+      if (await recordOutside(row, "result")) recorded = row;
       else {
-        const winner = await store.stored();
-        await store.finish(winner);
-        if (winner) return serve(winner, "stored");
+        const winner = await serveWinner();
+        if (winner) return winner;
       }
     }
     await store.finish(recorded);
@@ -355,10 +363,7 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
   const err = result.error.cause instanceof AppError ? result.error.cause : null;
   if (err?.code === "DUPLICATE_REQUEST_IN_FLIGHT" && err.details?.replayFence) {
     // The id was already recorded (Redis lost it, or had no say): serve that.
-    const winner = await store.stored();
-    await store.finish(winner);
-    if (winner) return serve(winner, "stored");
-    return result;
+    return (await serveWinner()) ?? result;
   }
   let errorRow: StoredRequest | null = null;
   if (err && RECORDED_ERROR_CODES.has(err.code)) {
@@ -369,23 +374,11 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
       operationId: null,
       response: { appCode: err.code, message: err.message },
     };
-    const inserted = await insertRequestRecord(deps.db, {
-      ...row,
-      principal,
-      requestId,
-      userId: null,
-      now: deps.clock.now(),
-      ttlSeconds: deps.env.REQUEST_ID_TTL_S,
-    }).catch((e: unknown) => {
-      deps.log.warn({ err: e, requestId }, "could not record the request error");
-      return false;
-    });
-    if (inserted) errorRow = row;
+    if (await recordOutside(row, "error")) errorRow = row;
     else {
       // A record for this id exists already: it is the answer, not this error.
-      const winner = await store.stored();
-      await store.finish(winner);
-      if (winner) return serve(winner, "stored");
+      const winner = await serveWinner();
+      if (winner) return winner;
     }
   }
   await store.finish(errorRow);
