@@ -1,29 +1,17 @@
 "use client";
 
-import { useState, type FormEvent } from "react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { AlertCircle, SlidersHorizontal } from "lucide-react";
+import { useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { SlidersHorizontal } from "lucide-react";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "~/server/api/root";
 import { useTRPC } from "~/trpc/client";
-import { Alert, AlertDescription } from "~/components/ui/alert";
-import { Button } from "~/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "~/components/ui/card";
-import {
-  Dialog,
-  DialogClose,
-  DialogContent,
-  DialogDescription,
-  DialogFooter,
-  DialogHeader,
-  DialogTitle,
-  DialogTrigger,
-} from "~/components/ui/dialog";
-import { Input } from "~/components/ui/input";
 import { formatDuration, formatPercent } from "./admission-format";
-import { FormField, focusFirstError } from "./form-field";
-import { formErrors, NO_ERRORS, parseNumber, reasonError, withoutField, type FormErrors } from "./form-errors";
-import { ReasonField } from "./reason-field";
+import { parseNumber } from "./form-errors";
+import { NumberField } from "./number-field";
+import { ReasonDialog, useReasonDialog } from "./reason-dialog";
+import type { Checked } from "./reason-form";
 
 export type CircuitConfig = inferRouterOutputs<AppRouter>["circuit"]["config"];
 type Key = keyof CircuitConfig;
@@ -52,30 +40,18 @@ function toField(config: CircuitConfig, key: Key): string {
 function ThresholdsDialog({ config, onDone }: { config: CircuitConfig; onDone: (message: string) => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const [open, setOpen] = useState(false);
   const [values, setValues] = useState<Record<Key, string>>(() => initialValues(config));
-  const [reason, setReason] = useState("");
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const configure = useMutation(trpc.circuit.configure.mutationOptions());
   const ids = { ...Object.fromEntries(FIELDS.map((f) => [f.key, `thresholds-${f.key}`])), reason: "thresholds-reason" } as Record<
     Key | "reason",
     string
   >;
+  const dialog = useReasonDialog(
+    trpc.circuit.configure.mutationOptions(),
+    { ids, forbidden: "changing thresholds needs the admin role.", units: UNITS },
+    () => setValues(initialValues(config)),
+  );
 
-  function onOpenChange(next: boolean) {
-    if (configure.isPending) return;
-    setOpen(next);
-    if (next) {
-      setValues(initialValues(config));
-      setReason("");
-      setErrors(NO_ERRORS);
-      configure.reset();
-    }
-  }
-
-  function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    if (configure.isPending) return;
+  function check(reason: string): Checked<Partial<CircuitConfig> & { reason: string }> {
     const fields: Record<string, string> = {};
     const patch: Partial<CircuitConfig> = {};
     for (const f of FIELDS) {
@@ -88,103 +64,49 @@ function ThresholdsDialog({ config, onDone }: { config: CircuitConfig; onDone: (
       const value = Number((n * f.unit).toPrecision(12));
       if (value !== config[f.key]) patch[f.key] = value;
     }
-    const reasonProblem = reasonError(reason);
-    if (reasonProblem) fields.reason = reasonProblem;
-    const nothing = Object.keys(fields).length === 0 && Object.keys(patch).length === 0;
-    if (Object.keys(fields).length > 0 || nothing) {
-      setErrors({ fields, form: nothing ? "Change at least one threshold." : null });
-      focusFirstError(ids, fields);
-      return;
-    }
-    setErrors(NO_ERRORS);
-    configure.mutate(
-      { ...patch, reason: reason.trim() },
-      {
-        onSuccess: (next) => {
-          queryClient.setQueryData(trpc.circuit.config.queryKey(), next);
-          void queryClient.invalidateQueries({ queryKey: trpc.circuit.list.queryKey() });
-          setOpen(false);
-          onDone("Thresholds saved. Every breaker on every instance uses them within a second.");
-        },
-        onError: (error) => {
-          const next = formErrors(error, [...FIELDS.map((f) => f.key), "reason"], {
-            forbidden: "changing thresholds needs the admin role.",
-            units: UNITS,
-          });
-          setErrors(next);
-          focusFirstError(ids, next.fields);
-        },
-      },
-    );
+    if (Object.keys(fields).length > 0) return { fields };
+    if (Object.keys(patch).length === 0) return { fields, form: "Change at least one threshold." };
+    return { send: { ...patch, reason } };
   }
 
   return (
-    <Dialog open={open} onOpenChange={onOpenChange}>
-      <DialogTrigger asChild>
-        <Button variant="outline" size="sm">
-          <SlidersHorizontal aria-hidden="true" />
-          Edit thresholds…
-        </Button>
-      </DialogTrigger>
-      <DialogContent aria-describedby="thresholds-description">
-        <DialogHeader>
-          <DialogTitle>Edit breaker thresholds</DialogTitle>
-          <DialogDescription id="thresholds-description">
-            These apply to every breaker. Only the values you change are sent.
-          </DialogDescription>
-        </DialogHeader>
-        <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
-          {errors.form ? (
-            <Alert variant="destructive">
-              <AlertCircle aria-hidden="true" />
-              <AlertDescription>{errors.form}</AlertDescription>
-            </Alert>
-          ) : null}
-          <div className="grid gap-4 sm:grid-cols-2">
-            {FIELDS.map((f) => (
-              <FormField key={f.key} id={ids[f.key]} label={`${f.label} (${f.suffix})`} hint={f.hint} error={errors.fields[f.key]}>
-                {(control) => (
-                  <Input
-                    {...control}
-                    name={f.key}
-                    type="number"
-                    inputMode="decimal"
-                    step={f.step}
-                    required
-                    value={values[f.key]}
-                    readOnly={configure.isPending}
-                    onChange={(e) => {
-                      setValues((v) => ({ ...v, [f.key]: e.target.value }));
-                      setErrors((v) => withoutField(v, f.key));
-                    }}
-                  />
-                )}
-              </FormField>
-            ))}
-          </div>
-          <ReasonField
-            id={ids.reason}
-            value={reason}
-            onChange={(v) => {
-              setReason(v);
-              setErrors((e) => withoutField(e, "reason"));
+    <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: SlidersHorizontal, label: "Edit thresholds…" }}
+      title="Edit breaker thresholds"
+      description="These apply to every breaker. Only the values you change are sent."
+      descriptionId="thresholds-description"
+      onSubmit={(event) =>
+        dialog.submit(event, check, (next) => {
+          queryClient.setQueryData(trpc.circuit.config.queryKey(), next);
+          void queryClient.invalidateQueries({ queryKey: trpc.circuit.list.queryKey() });
+          onDone("Thresholds saved. Every breaker on every instance uses them within a second.");
+        })
+      }
+      submitLabel="Save thresholds"
+      pendingLabel="Saving…"
+    >
+      <div className="grid gap-4 sm:grid-cols-2">
+        {FIELDS.map((f) => (
+          <NumberField
+            key={f.key}
+            id={ids[f.key]}
+            name={f.key}
+            label={`${f.label} (${f.suffix})`}
+            hint={f.hint}
+            error={dialog.errors.fields[f.key]}
+            value={values[f.key]}
+            onChange={(value) => {
+              setValues((v) => ({ ...v, [f.key]: value }));
+              dialog.edited(f.key);
             }}
-            error={errors.fields.reason}
-            readOnly={configure.isPending}
+            readOnly={dialog.pending}
+            step={f.step}
+            inputMode="decimal"
           />
-          <DialogFooter>
-            <DialogClose asChild>
-              <Button variant="outline" disabled={configure.isPending}>
-                Cancel
-              </Button>
-            </DialogClose>
-            <Button type="submit" disabled={configure.isPending}>
-              {configure.isPending ? "Saving…" : "Save thresholds"}
-            </Button>
-          </DialogFooter>
-        </form>
-      </DialogContent>
-    </Dialog>
+        ))}
+      </div>
+    </ReasonDialog>
   );
 }
 

@@ -1,22 +1,22 @@
 "use client";
 
 import { useState, type FormEvent } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { AlertCircle, Save } from "lucide-react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { Save } from "lucide-react";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "~/server/api/root";
 import { useTRPC } from "~/trpc/client";
-import { Alert, AlertDescription } from "~/components/ui/alert";
 import { Button } from "~/components/ui/button";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "~/components/ui/card";
-import { Input } from "~/components/ui/input";
 import { ActionNotice } from "./action-notice";
 import { formatRate } from "./admission-format";
-import { describeError } from "./describe-error";
-import { FormField, focusFirstError } from "./form-field";
-import { formErrors, NO_ERRORS, parseNumber, reasonError, withoutField, type FormErrors } from "./form-errors";
+import { FormAlert } from "./form-alert";
+import { parseNumber } from "./form-errors";
 import { formatUtc } from "./format";
+import { NumberField } from "./number-field";
 import { ReasonField } from "./reason-field";
+import { useReasonForm } from "./reason-form";
+import { QueryFallback } from "./query-fallback";
 import { hasRole } from "./roles";
 
 export type RateLimits = inferRouterOutputs<AppRouter>["rateLimit"]["get"];
@@ -71,42 +71,27 @@ function RateLimitForm({ current, onSaved }: { current: RateLimits; onSaved: (li
   // Seeded once: a background refresh must not overwrite what the admin is typing.
   const [perSecond, setPerSecond] = useState(() => formatRate(current.perSecond));
   const [burst, setBurst] = useState(() => String(current.burst));
-  const [reason, setReason] = useState("");
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const save = useMutation(trpc.rateLimit.set.mutationOptions());
+  const form = useReasonForm(trpc.rateLimit.set.mutationOptions(), {
+    ids: IDS,
+    forbidden: "changing the rate limit needs the admin role.",
+  });
 
   function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    if (save.isPending) return;
-    const rate = parseNumber(perSecond);
-    const size = parseNumber(burst);
-    const fields: Record<string, string> = {};
-    if (rate === undefined) fields.perSecond = "Enter a number.";
-    if (size === undefined) fields.burst = "Enter a number.";
-    const reasonProblem = reasonError(reason);
-    if (reasonProblem) fields.reason = reasonProblem;
-    if (rate === undefined || size === undefined || reasonProblem) {
-      setErrors({ fields, form: null });
-      focusFirstError(IDS, fields);
-      return;
-    }
-    setErrors(NO_ERRORS);
-    // Ranges are the server's to check: its answer lands next to the field.
-    save.mutate(
-      { perSecond: rate, burst: size, reason: reason.trim() },
-      {
-        onSuccess: (limits) => {
-          queryClient.setQueryData(trpc.rateLimit.get.queryKey(), limits);
-          setReason("");
-          onSaved(limits);
-        },
-        onError: (error) => {
-          const next = formErrors(error, ["perSecond", "burst", "reason"], {
-            forbidden: "changing the rate limit needs the admin role.",
-          });
-          setErrors(next);
-          focusFirstError(IDS, next.fields);
-        },
+    form.submit(
+      event,
+      (reason) => {
+        const rate = parseNumber(perSecond);
+        const size = parseNumber(burst);
+        const fields: Record<string, string> = {};
+        if (rate === undefined) fields.perSecond = "Enter a number.";
+        if (size === undefined) fields.burst = "Enter a number.";
+        // Ranges are the server's to check: its answer lands next to the field.
+        return rate === undefined || size === undefined ? { fields } : { send: { perSecond: rate, burst: size, reason } };
+      },
+      (limits) => {
+        queryClient.setQueryData(trpc.rateLimit.get.queryKey(), limits);
+        form.setReason("");
+        onSaved(limits);
       },
     );
   }
@@ -116,66 +101,46 @@ function RateLimitForm({ current, onSaved }: { current: RateLimits; onSaved: (li
       <h3 id="rate-form-title" className="text-sm font-semibold">
         Change the limit
       </h3>
-      {errors.form ? (
-        <Alert variant="destructive">
-          <AlertCircle aria-hidden="true" />
-          <AlertDescription>{errors.form}</AlertDescription>
-        </Alert>
-      ) : null}
+      <FormAlert message={form.errors.form} />
       <div className="grid gap-4 sm:max-w-md sm:grid-cols-2">
-        <FormField id={IDS.perSecond} label="Tokens per second" hint="Refill rate; decimals allowed." error={errors.fields.perSecond}>
-          {(control) => (
-            <Input
-              {...control}
-              name="perSecond"
-              type="number"
-              inputMode="decimal"
-              step="any"
-              required
-              value={perSecond}
-              readOnly={save.isPending}
-              onChange={(e) => {
-                setPerSecond(e.target.value);
-                setErrors((v) => withoutField(v, "perSecond"));
-              }}
-            />
-          )}
-        </FormField>
-        <FormField id={IDS.burst} label="Burst" hint="Bucket size: calls allowed at once." error={errors.fields.burst}>
-          {(control) => (
-            <Input
-              {...control}
-              name="burst"
-              type="number"
-              inputMode="numeric"
-              step="1"
-              required
-              value={burst}
-              readOnly={save.isPending}
-              onChange={(e) => {
-                setBurst(e.target.value);
-                setErrors((v) => withoutField(v, "burst"));
-              }}
-            />
-          )}
-        </FormField>
-      </div>
-      <div className="sm:max-w-xl">
-        <ReasonField
-          id={IDS.reason}
-          value={reason}
-          onChange={(v) => {
-            setReason(v);
-            setErrors((e) => withoutField(e, "reason"));
+        <NumberField
+          id={IDS.perSecond}
+          name="perSecond"
+          label="Tokens per second"
+          hint="Refill rate; decimals allowed."
+          error={form.errors.fields.perSecond}
+          value={perSecond}
+          onChange={(value) => {
+            setPerSecond(value);
+            form.edited("perSecond");
           }}
-          error={errors.fields.reason}
-          readOnly={save.isPending}
+          readOnly={form.pending}
+          step="any"
+          inputMode="decimal"
+        />
+        <NumberField
+          id={IDS.burst}
+          name="burst"
+          label="Burst"
+          hint="Bucket size: calls allowed at once."
+          error={form.errors.fields.burst}
+          value={burst}
+          onChange={(value) => {
+            setBurst(value);
+            form.edited("burst");
+          }}
+          readOnly={form.pending}
+          step="1"
+          inputMode="numeric"
         />
       </div>
+      <div className="sm:max-w-xl">
+        <ReasonField {...form.reasonField} />
+      </div>
       <div>
-        <Button type="submit" disabled={save.isPending}>
+        <Button type="submit" disabled={form.pending}>
           <Save aria-hidden="true" />
-          {save.isPending ? "Saving…" : "Save limit"}
+          {form.pending ? "Saving…" : "Save limit"}
         </Button>
       </div>
     </form>
@@ -201,20 +166,8 @@ export function RateLimitCard({ role, initial, at }: { role: string; initial: Ra
       <CardContent className="flex flex-col gap-4">
         {limits.data ? (
           <CurrentLimits limits={limits.data} />
-        ) : limits.isError ? (
-          <Alert variant="destructive">
-            <AlertCircle aria-hidden="true" />
-            <AlertDescription>
-              <p>The rate limit could not be loaded: {describeError(limits.error)}</p>
-              <Button variant="outline" size="sm" className="mt-2" onClick={() => void limits.refetch()}>
-                Try again
-              </Button>
-            </AlertDescription>
-          </Alert>
         ) : (
-          <p role="status" className="text-sm text-muted-foreground">
-            Loading…
-          </p>
+          <QueryFallback what="The rate limit" query={limits} />
         )}
         <ActionNotice message={notice} testId="rate-notice" />
         {canEdit && limits.data ? (

@@ -1,30 +1,16 @@
 "use client";
 
-import { useRef, useState, type FormEvent } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { AlertCircle } from "lucide-react";
+import { useRef, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "~/server/api/root";
 import { useTRPC } from "~/trpc/client";
-import { Alert, AlertDescription } from "~/components/ui/alert";
 import { Badge } from "~/components/ui/badge";
-import { Button } from "~/components/ui/button";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "~/components/ui/card";
-import {
-  Dialog,
-  DialogClose,
-  DialogContent,
-  DialogDescription,
-  DialogFooter,
-  DialogHeader,
-  DialogTitle,
-} from "~/components/ui/dialog";
 import { Switch } from "~/components/ui/switch";
 import { ActionNotice } from "./action-notice";
-import { describeError } from "./describe-error";
-import { focusFirstError } from "./form-field";
-import { formErrors, NO_ERRORS, reasonError, withoutField, type FormErrors } from "./form-errors";
-import { ReasonField } from "./reason-field";
+import { ReasonDialog, useReasonDialog } from "./reason-dialog";
+import { QueryFallback } from "./query-fallback";
 import { hasRole } from "./roles";
 
 export type SwitchView = inferRouterOutputs<AppRouter>["switch"]["list"][number];
@@ -37,54 +23,14 @@ function SwitchRow({ item, canEdit, onDone }: { item: SwitchView; canEdit: boole
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const switchRef = useRef<HTMLButtonElement>(null);
-  const [open, setOpen] = useState(false);
-  const [reason, setReason] = useState("");
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const set = useMutation(trpc.switch.set.mutationOptions());
   const base = `switch-${item.name}`;
-  const ids = { reason: `${base}-reason` };
+  const dialog = useReasonDialog(trpc.switch.set.mutationOptions(), {
+    ids: { reason: `${base}-reason` },
+    forbidden: "degradation switches need the admin role.",
+  });
   const target = !item.on;
   // Moving away from the default is the unusual step: say so on the button.
   const awayFromDefault = target !== item.default;
-
-  function onOpenChange(next: boolean) {
-    if (set.isPending) return;
-    setOpen(next);
-    if (next) {
-      setReason("");
-      setErrors(NO_ERRORS);
-      set.reset();
-    }
-  }
-
-  function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    if (set.isPending) return;
-    const reasonProblem = reasonError(reason);
-    if (reasonProblem) {
-      setErrors({ fields: { reason: reasonProblem }, form: null });
-      focusFirstError(ids, { reason: reasonProblem });
-      return;
-    }
-    setErrors(NO_ERRORS);
-    set.mutate(
-      { name: item.name, on: target, reason: reason.trim() },
-      {
-        onSuccess: (view) => {
-          const key = trpc.switch.list.queryKey();
-          queryClient.setQueryData(key, (old) => old?.map((s) => (s.name === view.name ? view : s)));
-          void queryClient.invalidateQueries({ queryKey: key });
-          setOpen(false);
-          onDone(`${view.name} is ${onOff(view.on)}. Every instance applies it within a second.`);
-        },
-        onError: (error) => {
-          const next = formErrors(error, ["reason"], { forbidden: "degradation switches need the admin role." });
-          setErrors(next);
-          focusFirstError(ids, next.fields);
-        },
-      },
-    );
-  }
 
   return (
     <li className="flex flex-col gap-2 py-3 first:pt-0 last:pb-0 sm:flex-row sm:items-start sm:gap-6" data-testid="switch-row">
@@ -111,58 +57,40 @@ function SwitchRow({ item, canEdit, onDone }: { item: SwitchView; canEdit: boole
             id={`${base}-toggle`}
             checked={item.on}
             // The change waits for a reason in the dialog; the switch moves once it is saved.
-            onCheckedChange={() => onOpenChange(true)}
+            onCheckedChange={() => dialog.onOpenChange(true)}
             aria-labelledby={`${base}-name`}
             aria-describedby={`${base}-description`}
           />
         ) : null}
       </div>
       {canEdit ? (
-        <Dialog open={open} onOpenChange={onOpenChange}>
-          <DialogContent
-            aria-describedby={`${base}-dialog-description`}
-            // Opened by the switch rather than a Dialog.Trigger: give focus back to it.
-            onCloseAutoFocus={(event) => {
-              event.preventDefault();
-              switchRef.current?.focus();
-            }}
-          >
-            <DialogHeader>
-              <DialogTitle>
-                Turn <span className="font-mono">{item.name}</span> {onOff(target)}?
-              </DialogTitle>
-              <DialogDescription id={`${base}-dialog-description`}>{item.description}</DialogDescription>
-            </DialogHeader>
-            <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
-              {errors.form ? (
-                <Alert variant="destructive">
-                  <AlertCircle aria-hidden="true" />
-                  <AlertDescription>{errors.form}</AlertDescription>
-                </Alert>
-              ) : null}
-              <ReasonField
-                id={ids.reason}
-                value={reason}
-                onChange={(v) => {
-                  setReason(v);
-                  setErrors((e) => withoutField(e, "reason"));
-                }}
-                error={errors.fields.reason}
-                readOnly={set.isPending}
-              />
-              <DialogFooter>
-                <DialogClose asChild>
-                  <Button variant="outline" disabled={set.isPending}>
-                    Cancel
-                  </Button>
-                </DialogClose>
-                <Button type="submit" variant={awayFromDefault ? "destructive" : "default"} disabled={set.isPending}>
-                  {set.isPending ? "Saving…" : `Turn ${onOff(target)}`}
-                </Button>
-              </DialogFooter>
-            </form>
-          </DialogContent>
-        </Dialog>
+        <ReasonDialog
+          dialog={dialog}
+          // Opened by the switch rather than a Dialog.Trigger: give focus back to it.
+          returnFocus={switchRef}
+          title={
+            <>
+              Turn <span className="font-mono">{item.name}</span> {onOff(target)}?
+            </>
+          }
+          description={item.description}
+          descriptionId={`${base}-dialog-description`}
+          onSubmit={(event) =>
+            dialog.submit(
+              event,
+              (reason) => ({ send: { name: item.name, on: target, reason } }),
+              (view) => {
+                const key = trpc.switch.list.queryKey();
+                queryClient.setQueryData(key, (old) => old?.map((s) => (s.name === view.name ? view : s)));
+                void queryClient.invalidateQueries({ queryKey: key });
+                onDone(`${view.name} is ${onOff(view.on)}. Every instance applies it within a second.`);
+              },
+            )
+          }
+          submitLabel={`Turn ${onOff(target)}`}
+          pendingLabel="Saving…"
+          destructive={awayFromDefault}
+        />
       ) : null}
     </li>
   );
@@ -192,20 +120,8 @@ export function SwitchesCard({ role, initial, at }: { role: string; initial: Swi
               <SwitchRow key={item.name} item={item} canEdit={canEdit} onDone={setNotice} />
             ))}
           </ul>
-        ) : switches.isError ? (
-          <Alert variant="destructive">
-            <AlertCircle aria-hidden="true" />
-            <AlertDescription>
-              <p>The switches could not be loaded: {describeError(switches.error)}</p>
-              <Button variant="outline" size="sm" className="mt-2" onClick={() => void switches.refetch()}>
-                Try again
-              </Button>
-            </AlertDescription>
-          </Alert>
         ) : (
-          <p role="status" className="text-sm text-muted-foreground">
-            Loading…
-          </p>
+          <QueryFallback what="The switches" query={switches} />
         )}
       </CardContent>
       {canEdit ? null : (
