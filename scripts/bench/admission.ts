@@ -19,7 +19,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { createBenchDb, nextId, runLoad, type LoadResult } from "./lib";
+import { createBenchDb, nextId, runLoad, stopChild, type LoadResult } from "./lib";
 import { loadEnv } from "../../src/server/infra/env";
 import { closeDeps, createDeps } from "../../src/server/infra/deps";
 import { waitForRedis } from "../../src/server/infra/redis";
@@ -102,16 +102,7 @@ async function startBenchServer(env: Record<string, string>): Promise<Started> {
       }
     });
   });
-  return {
-    ...info,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-      }),
-  };
+  return { ...info, stop: () => stopChild(child) };
 }
 
 type Summary = { name: string; rps: number; p50: number; p99: number; refused: number; total: number };
