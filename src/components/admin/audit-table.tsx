@@ -49,12 +49,12 @@ function AuditRow({ item }: { item: AuditItem }) {
         <TableCell className="whitespace-nowrap font-mono text-xs">
           <time dateTime={item.createdAt}>{formatUtc(item.createdAt)}</time>
         </TableCell>
-        <TableCell className="whitespace-nowrap">
-          <span className="mr-1.5">{item.actor}</span>
+        <TableCell className="min-w-32">
+          <span className="mr-1.5 break-all">{item.actor}</span>
           <RoleBadge role={item.role} />
         </TableCell>
         <TableCell className="whitespace-nowrap font-mono text-xs">{item.action}</TableCell>
-        <TableCell className="min-w-32 break-words font-mono text-xs">{item.target}</TableCell>
+        <TableCell className="min-w-28 break-all font-mono text-xs">{item.target}</TableCell>
         <TableCell className="min-w-48">
           <p>{item.reason}</p>
           {hasChange ? (
@@ -70,7 +70,7 @@ function AuditRow({ item }: { item: AuditItem }) {
             </button>
           ) : null}
         </TableCell>
-        <TableCell className="min-w-24 break-words font-mono text-xs text-muted-foreground">{item.requestId ?? "—"}</TableCell>
+        <TableCell className="min-w-24 break-all font-mono text-xs text-muted-foreground">{item.requestId ?? "—"}</TableCell>
       </TableRow>
       {hasChange && open ? (
         <TableRow id={detailsId} data-testid="audit-change" className="hover:bg-transparent">
