@@ -1,12 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
 import pg from "pg";
-import { E2E_ADMIN, e2eRun } from "./fixtures";
+import { createDashboardUser, E2E_ADMIN, e2eRun } from "./fixtures";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
 
 async function signIn(page: Page, user: { email: string; password: string }): Promise<void> {
   const res = await page.request.post("/api/trpc/auth.login", { data: { email: user.email, password: user.password } });
@@ -15,22 +12,7 @@ async function signIn(page: Page, user: { email: string; password: string }): Pr
 
 /** A dashboard user of another role, made the way an operator would (the CLI). */
 function createUser(email: string, password: string, role: "viewer" | "operator"): void {
-  const run = e2eRun();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NODE_ENV: "production",
-    DATABASE_URL: run.databaseUrl,
-    REDIS_URL: run.redisUrl,
-    REDIS_KEY_PREFIX: run.redisPrefix,
-  };
-  delete env.FAILPOINTS;
-  const out = spawnSync(process.execPath, ["dist/cli.js", "admin:create", "--email", email, "--password", password, "--role", role], {
-    cwd: ROOT,
-    env,
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  expect(out.status, `${out.stdout}${out.stderr}`).toBe(0);
+  createDashboardUser(e2eRun(), { email, password, role });
 }
 
 async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<T[]> {

@@ -1,4 +1,8 @@
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import { planThrowaway, type Throwaway } from "../src/test/throwaway";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
 
 /** The admin user e2e/global-setup.ts creates in the run's own database. */
 export const E2E_ADMIN = {
@@ -24,4 +28,29 @@ export function e2eRun(env: NodeJS.ProcessEnv = process.env): E2eRun {
   // runs on one machine do not meet; global setup fails clearly if it is taken.
   const port = Number(env.E2E_PORT ?? 20_000 + (Number.parseInt(runId.slice(0, 8), 16) % 10_000));
   return { ...planThrowaway("e2e", runId, env), port, baseURL: `http://127.0.0.1:${port}` };
+}
+
+/** The environment of this run's production processes (server, CLI): its database, Redis prefix, no failpoints. */
+export function runEnv(run: E2eRun): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: "production",
+    DATABASE_URL: run.databaseUrl,
+    REDIS_URL: run.redisUrl,
+    REDIS_KEY_PREFIX: run.redisPrefix,
+  };
+  delete env.FAILPOINTS;
+  return env;
+}
+
+/** Creates a dashboard user the way an operator would: `dist/cli.js admin:create`. Throws with the CLI's output on failure. */
+export function createDashboardUser(run: E2eRun, user: { email: string; password: string; role: string }): void {
+  const out = spawnSync(
+    process.execPath,
+    ["dist/cli.js", "admin:create", "--email", user.email, "--password", user.password, "--role", user.role],
+    { cwd: ROOT, env: runEnv(run), encoding: "utf8", timeout: 60_000 },
+  );
+  if (out.status !== 0) {
+    throw new Error(`admin:create failed (exit ${out.status}):\n${out.stdout}${out.stderr}${out.error ?? ""}`);
+  }
 }

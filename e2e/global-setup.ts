@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { createThrowaway, disposeThrowaway } from "../src/test/throwaway";
-import { E2E_ADMIN, e2eRun, type E2eRun } from "./fixtures";
+import { createDashboardUser, E2E_ADMIN, e2eRun, runEnv, type E2eRun } from "./fixtures";
 
 // Playwright runs `webServer` before globalSetup and stops it after globalTeardown,
 // which is the wrong order around a database that the server needs from its first
@@ -26,16 +26,11 @@ function assertPortFree(port: number): Promise<void> {
 
 function serverEnv(run: E2eRun): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NODE_ENV: "production",
-    DATABASE_URL: run.databaseUrl,
-    REDIS_URL: run.redisUrl,
-    REDIS_KEY_PREFIX: run.redisPrefix,
+    ...runEnv(run),
     PORT: String(run.port),
     HOST: "127.0.0.1",
     NEXT_TELEMETRY_DISABLED: "1",
   };
-  delete env.FAILPOINTS;
   delete env.API_ONLY;
   return env;
 }
@@ -96,14 +91,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
 
   try {
     const env = serverEnv(run);
-    const admin = spawnSync(
-      process.execPath,
-      ["dist/cli.js", "admin:create", "--email", E2E_ADMIN.email, "--password", E2E_ADMIN.password, "--role", E2E_ADMIN.role],
-      { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 },
-    );
-    if (admin.status !== 0) {
-      throw new Error(`admin:create failed (exit ${admin.status}):\n${admin.stdout}${admin.stderr}${admin.error ?? ""}`);
-    }
+    createDashboardUser(run, E2E_ADMIN);
 
     mkdirSync(path.dirname(LOG_FILE), { recursive: true });
     const log = createWriteStream(LOG_FILE);
