@@ -1,5 +1,4 @@
-import type { Db, Tx } from "~/server/infra/db";
-import { Prisma } from "~/server/infra/db";
+import { Prisma, toJson, type Db, type Tx } from "~/server/infra/db";
 import type { AdminPrincipal } from "~/server/identity/sessions";
 
 export type AuditEntry = {
@@ -13,8 +12,7 @@ export type AuditEntry = {
 };
 
 function json(v: unknown): Prisma.InputJsonValue | typeof Prisma.JsonNull {
-  if (v === undefined || v === null) return Prisma.JsonNull;
-  return JSON.parse(JSON.stringify(v, (_k, val: unknown) => (typeof val === "bigint" ? Number(val) : val))) as Prisma.InputJsonValue;
+  return v === undefined || v === null ? Prisma.JsonNull : toJson(v);
 }
 
 /**

@@ -5,6 +5,11 @@ import { AppError } from "./app-error";
 
 export type Db = PrismaClient;
 export type Tx = Prisma.TransactionClient;
+
+/** A value for a Json column: plain JSON, with bigints (amounts, balances) as numbers. */
+export function toJson(v: unknown): Prisma.InputJsonValue {
+  return JSON.parse(JSON.stringify(v, (_k, val: unknown) => (typeof val === "bigint" ? Number(val) : val))) as Prisma.InputJsonValue;
+}
 export { Prisma };
 
 export type DbOptions = {

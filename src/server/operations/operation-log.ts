@@ -1,5 +1,4 @@
-import type { Db, Tx } from "~/server/infra/db";
-import { Prisma } from "~/server/infra/db";
+import { toJson, type Db, type Tx } from "~/server/infra/db";
 import type { AppErrorCode } from "~/server/infra/app-error";
 
 /** Operation types recorded in the operation log. */
@@ -16,10 +15,6 @@ export type OperationStart = {
   businessId: string | null;
   input: Record<string, unknown>;
 };
-
-export function toJson(v: unknown): Prisma.InputJsonValue {
-  return JSON.parse(JSON.stringify(v, (_k, val: unknown) => (typeof val === "bigint" ? Number(val) : val))) as Prisma.InputJsonValue;
-}
 
 /**
  * Records that an operation started, committed on its own before the work, so

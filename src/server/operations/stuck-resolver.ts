@@ -1,6 +1,6 @@
 import type { Deps } from "~/server/infra/deps";
 import type { Env } from "~/server/infra/env";
-import { toJson } from "./operation-log";
+import { toJson } from "~/server/infra/db";
 import type { WorkerTask } from "~/server/worker/runner";
 
 /**
