@@ -29,7 +29,7 @@ import { ZBalanceChangeRequestSchema } from "../../src/server/api/schemas";
 import { deductCredits } from "../../src/server/credit/deduct";
 import { grantCredits } from "../../src/server/credit/grant";
 import { createApiKey } from "../../src/server/identity/api-keys";
-import { admission } from "../../src/server/resilience/admission";
+import { admission } from "../../src/server/api/middleware/admission";
 
 const USERS = 500;
 const CREDIT_TYPE = "bench";

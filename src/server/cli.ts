@@ -2,18 +2,24 @@
  * Operator commands: `npm run cli -- <command> [--flags]`. A secret is printed
  * on the last line and nowhere else.
  */
+import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDb } from "~/server/infra/db";
 import { systemClock } from "~/server/infra/clock";
 import { createApiKey, revokeApiKey, ZApiKeyScope } from "~/server/identity/api-keys";
 import { createAdminUser, ZAdminRole } from "~/server/identity/admin-users";
+import { createCreditType } from "~/server/credit/credit-types";
+import { isAppError } from "~/server/infra/app-error";
 
 const USAGE = `usage: npm run cli -- <command>
   api-key:create --name <name> [--scopes catalog]
   api-key:revoke --id <id>
   api-key:list
-  admin:create --email <email> --password <password> --role viewer|operator|admin`;
+  admin:create --email <email> --password <password> --role viewer|operator|admin
+  credit-type:create --id <id> --name <name>`;
+
+const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 function fail(message: string): never {
   console.error(message);
@@ -85,6 +91,23 @@ async function main(argv: string[]): Promise<void> {
           console.log(`admin user ${user.email} (${user.role}) is ready`);
         } catch (e) {
           fail(e instanceof Error ? e.message : String(e));
+        }
+        break;
+      }
+      case "credit-type:create": {
+        if (!values.id || !ID.test(values.id)) fail("--id <id> is required: 1–64 of letters, digits and _.:-");
+        const name = values.name?.trim() ?? "";
+        if (!name || name.length > 200) fail("--name <name> is required (at most 200 characters)");
+        try {
+          const type = await createCreditType(
+            { db },
+            { id: values.id, name, reason: "created with the command line" },
+            { actor: { email: `cli:${userInfo().username}`, role: "cli" } },
+          );
+          console.log(`credit type ${type.id} (${type.name}) is ready`);
+        } catch (e) {
+          if (isAppError(e, "CONFLICT")) fail(e.message);
+          throw e;
         }
         break;
       }

@@ -1,11 +1,12 @@
 /**
- * The background process (`npm run worker`): refunds, outbox relay, warm-up,
- * sweeper, reconciliation. Several may run at once.
+ * The background process (`npm run worker`): the tasks of ./worker/tasks.ts
+ * (outbox relay, stuck-operation resolver, request-record clean-up). Several
+ * may run at once; each task claims its work safely.
  */
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
-import { startSettingsSync } from "~/server/resilience/settings";
+import { startSettingsSync } from "~/server/infra/settings-sync";
 import { runTasks } from "./worker/runner";
 import { workerTasks } from "./worker/tasks";
 

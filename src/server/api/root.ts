@@ -7,6 +7,7 @@ import { operationRouter } from "./routers/operation";
 import { circuitRouter } from "./routers/circuit";
 import { rateLimitRouter } from "./routers/rate-limit";
 import { switchRouter } from "./routers/switch";
+import { creditTypeRouter } from "./routers/credit-type";
 
 export const appRouter = createTRPCRouter({
   credit: creditRouter,
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   circuit: circuitRouter,
   rateLimit: rateLimitRouter,
   switch: switchRouter,
+  creditType: creditTypeRouter,
 });
 
 export type AppRouter = typeof appRouter;

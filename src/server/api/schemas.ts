@@ -1,6 +1,7 @@
 import { z } from "zod";
+import type { BalanceChangeRequest } from "~/server/credit/types";
 
-/** Shared input building blocks; limits are the public contract's (README, "Identifiers and limits"). */
+/** Shared input building blocks; limits are the public contract's (docs/api.md, "Identifiers and limits"). */
 const ID_CHARS = /^[A-Za-z0-9_.:-]+$/;
 const idChars = "letters, digits and _.:- only";
 
@@ -26,8 +27,7 @@ export const ZBalanceChangeRequestSchema = z
     businessCode: ZId,
     businessId: ZBusinessId,
   })
-  .strict();
-export type BalanceChangeRequest = z.infer<typeof ZBalanceChangeRequestSchema>;
+  .strict() satisfies z.ZodType<BalanceChangeRequest>;
 
 /**
  * Keyset page fields shared by every list. `direction` is what tRPC's infinite

@@ -6,8 +6,12 @@ import { mapDbError } from "~/server/infra/db";
 import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
 import { roleAtLeast, type AdminRole } from "~/server/identity/admin-users";
 import type { ApiKeyScope } from "~/server/identity/api-keys";
+import type { Principal } from "~/server/identity/principal";
 
-const t = initTRPC.context<Context>().create({
+/** Procedure metadata: who may call it, as docs/api.md says (generated from it). */
+export type ProcedureMeta = { access: string };
+
+const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   errorFormatter({ shape, error }) {
     const data = errorData(error);
     const internal = data.appCode === "INTERNAL";
@@ -68,32 +72,37 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(observed);
+export const publicProcedure = t.procedure.use(observed).meta({ access: "anyone" });
 
 /** Calls from other services: `Authorization: Bearer <api key>`. */
-export const serviceProcedure = publicProcedure.use(async ({ ctx, next }) => {
+export const serviceProcedure = publicProcedure.meta({ access: "service key" }).use(async ({ ctx, next }) => {
   const principal = await ctx.servicePrincipal();
   if (!principal) throw new AppError("UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key>)");
   return next({ ctx: { principal } });
 });
 
-/** A service key holding `scope`, or an admin session of at least `role`. */
-export function scopeOrRoleProcedure(scope: ApiKeyScope, role: AdminRole) {
-  return publicProcedure.use(async ({ ctx, next }) => {
+/**
+ * A service key (holding `scope`, when one is named) or an admin session of at
+ * least `role`: e.g. reads that services make and the dashboard shows.
+ */
+export function principalProcedure(opts: { scope?: ApiKeyScope; role: AdminRole }) {
+  const { scope, role } = opts;
+  const access = scope ? `service key with scope ${scope}, or ${role}` : `service key or ${role}`;
+  return publicProcedure.meta({ access }).use(async ({ ctx, next }) => {
     const service = await ctx.servicePrincipal();
     if (service) {
-      if (!service.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this API key lacks the "${scope}" scope`);
-      return next({ ctx: { principal: service as typeof service | Awaited<ReturnType<Context["adminPrincipal"]>> } });
+      if (scope && !service.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this API key lacks the "${scope}" scope`);
+      return next({ ctx: { principal: service as Principal } });
     }
     const admin = await ctx.adminPrincipal();
     if (!admin) throw new AppError("UNAUTHENTICATED", "an API key or an admin session is required");
     if (!roleAtLeast(admin.role, role)) throw new AppError("FORBIDDEN", `requires the ${role} role`);
-    return next({ ctx: { principal: admin as typeof service | typeof admin } });
+    return next({ ctx: { principal: admin as Principal } });
   });
 }
 
 function roleProcedure(required: AdminRole) {
-  return publicProcedure.use(async ({ ctx, next }) => {
+  return publicProcedure.meta({ access: required }).use(async ({ ctx, next }) => {
     const admin = await ctx.adminPrincipal();
     if (!admin) throw new AppError("UNAUTHENTICATED", "sign in first");
     // The role is checked here, inside the procedure chain, never by a proxy in front.

@@ -3,7 +3,6 @@ import type { Deps } from "~/server/infra/deps";
 import type { Tx } from "~/server/infra/db";
 import { AppError } from "~/server/infra/app-error";
 import { isUniqueViolation, mapDbError } from "~/server/infra/db";
-import type { BalanceChangeRequest } from "~/server/api/schemas";
 import { startOperation, finishOperation, failOperation } from "~/server/operations/operation-log";
 import type { OutboxEventType } from "~/server/outbox/outbox";
 import { acquireLock, accountLockKey } from "~/server/resilience/lock";
@@ -16,15 +15,10 @@ import {
   type ExistingEntryColumns,
   type LedgerRow,
 } from "./ledger";
-import type { CallerInfo } from "./grant";
+import { balanceChangeResult, type DeductResult } from "./results";
+import type { BalanceChangeRequest, CallerInfo } from "./types";
 
-export type DeductResult = {
-  success: true;
-  idempotent: boolean;
-  transactionId: string;
-  operationId: string;
-  balanceAfter: number;
-};
+export type { DeductResult };
 
 /**
  * Re-reads after a lost versioned update, within the same transaction. With the
@@ -129,13 +123,12 @@ async function applyDeduct(
     if (step.kind === "repeat") {
       const existing = step.entry;
       assertSameRequest(existing, { type: "DEBIT", ...req });
-      const result: DeductResult = {
-        success: true,
-        idempotent: true,
+      const result = balanceChangeResult("DEBIT", {
         transactionId: existing.id,
         operationId: existing.operationId ?? operationId,
-        balanceAfter: Number(existing.balanceAfter),
-      };
+        balanceAfter: existing.balanceAfter,
+        idempotent: true,
+      });
       await finishOperation(tx, operationId, "skipped", result, now);
       await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
       return result;
@@ -154,13 +147,7 @@ async function applyDeduct(
   }
 
   const transactionId = randomUUID();
-  const result: DeductResult = {
-    success: true,
-    idempotent: false,
-    transactionId,
-    operationId,
-    balanceAfter: Number(updated.balance),
-  };
+  const result = balanceChangeResult("DEBIT", { transactionId, operationId, balanceAfter: updated.balance, idempotent: false });
   const payload = { ...req, accountId: updated.id, transactionId, operationId, balanceAfter: result.balanceAfter };
   await writeEntry(tx, {
     ...req,

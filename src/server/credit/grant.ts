@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
 import { isUniqueViolation, mapDbError } from "~/server/infra/db";
-import type { BalanceChangeRequest } from "~/server/api/schemas";
 import type { Tx } from "~/server/infra/db";
 import { startOperation, finishOperation, failOperation } from "~/server/operations/operation-log";
 import {
@@ -14,22 +13,11 @@ import {
   type ExistingEntryColumns,
   type LedgerRow,
 } from "./ledger";
-import { assertCreditType } from "./accounts";
-import type { RequestRecorder } from "~/server/resilience/request-replay";
+import { assertCreditType } from "./credit-types";
+import { balanceChangeResult, type GrantResult } from "./results";
+import type { BalanceChangeRequest, CallerInfo } from "./types";
 
-export type GrantResult = {
-  transactionId: string;
-  operationId: string;
-  balanceAfter: number;
-  idempotent: boolean;
-};
-
-export type CallerInfo = {
-  principal: string | null;
-  requestId: string | null;
-  /** X-Request-Id replay: records this request's result inside the effect's transaction. */
-  recordRequest?: RequestRecorder | null;
-};
+export type { GrantResult };
 
 /**
  * Credits an account (creating it if needed): balance and ledger row change in
@@ -83,18 +71,18 @@ async function applyGrant(
     if (step.kind === "repeat") {
       const existing = step.entry;
       assertSameRequest(existing, { type: "CREDIT", ...req });
-      const result = {
+      const result = balanceChangeResult("CREDIT", {
         transactionId: existing.id,
         operationId: existing.operationId ?? operationId,
-        balanceAfter: Number(existing.balanceAfter),
+        balanceAfter: existing.balanceAfter,
         idempotent: true,
-      };
+      });
       await finishOperation(tx, operationId, "skipped", { ...result, existingTransactionId: existing.id }, now);
       await caller.recordRequest?.(tx, { operationId, userId: req.userId, response: result });
       return result;
     }
     const transactionId = randomUUID();
-    const result = { transactionId, operationId, balanceAfter: Number(step.balanceAfter), idempotent: false };
+    const result = balanceChangeResult("CREDIT", { transactionId, operationId, balanceAfter: step.balanceAfter, idempotent: false });
     const payload = { ...req, accountId: step.accountId, transactionId, operationId, balanceAfter: result.balanceAfter };
     await writeEntry(tx, {
       ...req,

@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Deps } from "~/server/infra/deps";
+import { refreshAdmissionGauges } from "~/server/resilience/gauges";
 
 async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<"up" | "down"> {
   let timer: NodeJS.Timeout | undefined;
@@ -35,6 +36,7 @@ export async function writeHealth(deps: Deps, res: ServerResponse): Promise<void
 }
 
 export async function writeMetrics(deps: Deps, res: ServerResponse): Promise<void> {
+  await refreshAdmissionGauges(deps);
   const text = await deps.metrics.registry.metrics();
   res.writeHead(200, { "content-type": deps.metrics.registry.contentType, "cache-control": "no-store" });
   res.end(text);

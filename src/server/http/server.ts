@@ -9,7 +9,8 @@ import type { AddressInfo } from "node:net";
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps, type Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
-import { startSettingsSync } from "~/server/resilience/settings";
+import { startSettingsSync } from "~/server/infra/settings-sync";
+import { listCircuits } from "~/server/resilience/circuit-breaker";
 import { createApiHandler } from "./api-handler";
 
 export type StartOptions = {
@@ -72,7 +73,9 @@ async function main(): Promise<void> {
     deps.log.warn("redis is not answering; starting anyway (degraded paths apply until it does)");
   }
   // Live limits, circuit settings and switches, pushed to this instance within a second.
-  const settingsSync = startSettingsSync(deps);
+  // Each tick also looks at every breaker, so time-based transitions (OPEN →
+  // HALF_OPEN → CLOSED) are logged and counted close to when they are due.
+  const settingsSync = startSettingsSync(deps, { onTick: () => listCircuits(deps) });
   const running = await startServer({
     deps,
     port: env.PORT,

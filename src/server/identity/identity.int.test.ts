@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Deps } from "~/server/infra/deps";
 import type { RunningServer } from "~/server/http/server";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
-import { adminCaller, makeApiKey, postJson, serviceCaller, startApi } from "~/test/api";
+import { adminCaller, ensureCreditType, makeApiKey, postJson, serviceCaller, startApi } from "~/test/api";
 import { createAdminUser } from "./admin-users";
 import { writeAudit } from "~/server/audit/audit-log";
 import { createCaller } from "~/server/api/root";
@@ -98,9 +98,21 @@ describe("roles and principals", () => {
 
   it("service procedures need an API key; a session is not one", async () => {
     const { caller } = await adminCaller(deps, "admin");
-    await expect(caller.credit.account({ userId: "x", creditTypeId: "points" })).rejects.toMatchObject({
-      code: "UNAUTHORIZED",
+    await expect(
+      caller.credit.grant({ userId: "x", creditTypeId: "points", amount: 1, businessCode: "t", businessId: uid("b") }),
+    ).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    await expect(caller.system.ping({})).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  it("read procedures take an API key or a viewer's session", async () => {
+    await ensureCreditType(deps);
+    const { caller } = await adminCaller(deps, "viewer");
+    await expect(caller.credit.account({ userId: uid("nobody"), creditTypeId: "points" })).rejects.toMatchObject({
+      code: "NOT_FOUND",
     });
+    expect(await caller.creditType.list({})).toEqual(expect.arrayContaining([expect.objectContaining({ id: "points" })]));
+    const anonymous = createCaller(createContextInner({ deps }));
+    await expect(anonymous.credit.account({ userId: "x", creditTypeId: "points" })).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 
   it("a viewer reads the audit log, newest first, with keyset pages", async () => {

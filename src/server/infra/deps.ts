@@ -6,6 +6,7 @@ import { systemClock, type Clock } from "./clock";
 import { createLogger, type Logger } from "./logger";
 import { Failpoints } from "./failpoints";
 import { getMetrics, type Metrics } from "./metrics";
+import { LiveSettings } from "./live-settings";
 
 /**
  * Everything a domain function may need, passed explicitly. The HTTP server,
@@ -19,24 +20,27 @@ export type Deps = {
   log: Logger;
   failpoints: Failpoints;
   metrics: Metrics;
+  /** This instance's cache of the live settings (kept current by the settings sync). */
+  settings: LiveSettings;
 };
 
 export function createDeps(env: Env, overrides: Partial<Omit<Deps, "env">> = {}, name = "flashpoints"): Deps {
   const log = overrides.log ?? createLogger(env.LOG_LEVEL, name);
+  const db =
+    overrides.db ??
+    createDb({
+      url: env.DATABASE_URL,
+      poolMax: env.DB_POOL_MAX,
+      poolWaitMs: env.DB_POOL_WAIT_MS,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      txTimeoutMs: env.DB_TX_TIMEOUT_MS,
+      applicationName: name,
+    });
   return {
     env,
     log,
     clock: overrides.clock ?? systemClock,
-    db:
-      overrides.db ??
-      createDb({
-        url: env.DATABASE_URL,
-        poolMax: env.DB_POOL_MAX,
-        poolWaitMs: env.DB_POOL_WAIT_MS,
-        statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
-        txTimeoutMs: env.DB_TX_TIMEOUT_MS,
-        applicationName: name,
-      }),
+    db,
     redis:
       overrides.redis ??
       createRedis({
@@ -48,6 +52,7 @@ export function createDeps(env: Env, overrides: Partial<Omit<Deps, "env">> = {},
     failpoints:
       overrides.failpoints ?? new Failpoints(env.FAILPOINTS, env.NODE_ENV === "test" || env.FAILPOINTS_ENABLED),
     metrics: overrides.metrics ?? getMetrics(),
+    settings: overrides.settings ?? new LiveSettings({ db, log }),
   };
 }
 

@@ -6,7 +6,7 @@ import client from "prom-client";
  */
 function create() {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: "fp_process_" });
+  client.collectDefaultMetrics({ register: registry, prefix: "fp_" });
 
   const requests = new client.Counter({
     name: "fp_api_requests_total",

@@ -2,15 +2,14 @@ import type { Deps } from "~/server/infra/deps";
 import type { Db } from "~/server/infra/db";
 import { AppError } from "~/server/infra/app-error";
 import type { OperationStatus as DbStatus } from "~/generated/prisma/client";
-import { findByBusinessKey, type LedgerRow } from "~/server/credit/ledger";
-import { findRequestRecord } from "~/server/resilience/request-replay";
+import { findRequestRecord } from "~/server/resilience/request-record";
 
 export type OperationQuery =
   | { operationId: string }
   | { requestId: string }
   | { businessCode: string; businessId: string };
 
-/** API.md, `operation.status`. */
+/** docs/api.md, `operation.status`. */
 export type OperationStatusView = {
   operationId: string;
   type: string;
@@ -66,26 +65,13 @@ function mostTelling(ops: OperationRow[]): OperationRow | undefined {
   return [...ops].sort((a, b) => rank(a.status) - rank(b.status) || b.startedAt.getTime() - a.startedAt.getTime())[0];
 }
 
-/** What a ledger row says when its operation row is missing (written by code that logs none). */
-function fromLedger(row: LedgerRow): OperationStatusView {
-  const base = { transactionId: row.id, operationId: row.operationId ?? row.id, balanceAfter: Number(row.balanceAfter), idempotent: false };
-  return {
-    operationId: row.operationId ?? row.id,
-    type: row.type === "DEBIT" ? "credit.deduct" : "credit.grant",
-    status: "completed",
-    startedAt: row.createdAt.toISOString(),
-    elapsedMs: 0,
-    result: row.type === "DEBIT" ? { success: true, ...base } : base,
-  };
-}
-
 async function byId(db: Db, id: string): Promise<OperationRow | null> {
   return db.operation.findUnique({ where: { id }, select: operationSelect });
 }
 
 /**
  * Status of an operation by its id, by the caller's X-Request-Id (only the
- * caller's own), or by business key (a ledger row means it took effect).
+ * caller's own), or by business key.
  */
 export async function getOperationStatus(
   deps: Pick<Deps, "db" | "clock">,
@@ -111,19 +97,21 @@ export async function getOperationStatus(
       op = mostTelling(ops);
     }
   } else {
-    const ledger = await findByBusinessKey(db, query.businessCode, query.businessId);
-    if (ledger) {
-      const owner = ledger.operationId ? await byId(db, ledger.operationId) : null;
-      // The ledger row is the truth: its transaction also finished the operation.
-      return owner ? toStatusView(owner, nowMs) : fromLedger(ledger);
-    }
-    const ops = await db.operation.findMany({
-      where: { businessCode: query.businessCode, businessId: query.businessId },
-      select: operationSelect,
-      orderBy: { startedAt: "desc" },
-      take: 20,
-    });
-    op = mostTelling(ops);
+    // The operation that took effect (its transaction wrote the ledger row and
+    // marked it completed together), else the most telling attempt.
+    op =
+      (await db.operation.findFirst({
+        where: { businessCode: query.businessCode, businessId: query.businessId, status: "completed" },
+        select: operationSelect,
+      })) ??
+      mostTelling(
+        await db.operation.findMany({
+          where: { businessCode: query.businessCode, businessId: query.businessId },
+          select: operationSelect,
+          orderBy: { startedAt: "desc" },
+          take: 20,
+        }),
+      );
   }
   if (!op) throw new AppError("OPERATION_NOT_FOUND", "no operation matches");
   return toStatusView(op, nowMs);

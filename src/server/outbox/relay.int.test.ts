@@ -4,7 +4,10 @@ import { ensureCreditType, serviceCaller } from "~/test/api";
 import type { Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
 import { NO_RATE_LIMIT, startOwnRedis, type OwnRedis } from "~/server/credit/testing";
-import { EVENT_STREAM, outboxRelayTask, relayOutbox } from "./relay";
+import { EVENT_STREAM, relayOutbox } from "./relay";
+import { workerTasks } from "~/server/worker/tasks";
+
+const outboxRelayTask = workerTasks.find((t) => t.name === "outbox.relay")!;
 import { setSwitch } from "~/server/resilience/switches";
 
 describe("outbox relay", () => {

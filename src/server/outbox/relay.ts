@@ -1,6 +1,4 @@
 import type { Deps } from "~/server/infra/deps";
-import type { WorkerTask } from "~/server/worker/runner";
-import { isSwitchOn } from "~/server/resilience/switches";
 
 /** The Redis stream the relay publishes to (ioredis adds REDIS_KEY_PREFIX). */
 export const EVENT_STREAM = "events";
@@ -77,11 +75,3 @@ export async function relayOutbox(deps: Pick<Deps, "db" | "redis" | "clock" | "l
     { timeout: 15_000 },
   );
 }
-
-export const outboxRelayTask: WorkerTask = {
-  name: "outbox.relay",
-  intervalMs: 500,
-  // The `outboxRelay` switch pauses publishing (non-core work) under pressure;
-  // events stay in the table and go out when it is back on.
-  run: async (deps) => ((await isSwitchOn(deps, "outboxRelay")) ? relayOutbox(deps) : 0),
-};

@@ -3,7 +3,7 @@ import type { Deps } from "~/server/infra/deps";
 import type { RunningServer } from "~/server/http/server";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { ensureCreditType, makeApiKey, postJson, serviceCaller, startApi } from "~/test/api";
-import { resetCircuit } from "./circuit-breaker";
+import { resetCircuit } from "./circuit-control";
 import { setSwitch } from "./switches";
 import { clearSettings } from "./testing";
 

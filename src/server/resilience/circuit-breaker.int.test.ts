@@ -4,18 +4,12 @@ import { ManualClock } from "~/server/infra/clock";
 import { AppError } from "~/server/infra/app-error";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { adminCaller } from "~/test/api";
-import {
-  admitCall,
-  circuitKeys,
-  forceCircuit,
-  getCircuit,
-  recordOutcome,
-  resetCircuit,
-  withCircuit,
-} from "./circuit-breaker";
-import { startSettingsSync, type SettingsSync } from "./settings";
+import { admitCall, circuitKeys, getCircuit, isInfrastructureFailure, recordOutcome, type CircuitName } from "./circuit-breaker";
+import { forceCircuit, resetCircuit } from "./circuit-control";
+import { startSettingsSync, type SettingsSync } from "~/server/infra/settings-sync";
 import { resilienceMetrics } from "./resilience-metrics";
-import { clearSettings, guardedCaller, startWebhook, waitFor, type Webhook } from "./testing";
+import { clearSettings, startWebhook, waitFor, type Webhook } from "./testing";
+import { guardedCaller } from "~/test/guarded-router";
 
 // Two app instances: separate Redis connections and settings caches, one key
 // prefix, one database, and one manual clock so the test moves time.
@@ -50,6 +44,19 @@ afterAll(async () => {
   await closeDeps(b);
   await hook.close();
 });
+
+/** Runs `fn` under the breaker `name`: admission, then its outcome recorded. */
+async function withCircuit<T>(deps: Deps, name: CircuitName, fn: () => Promise<T>): Promise<T> {
+  const ticket = await admitCall(deps, name);
+  try {
+    const result = await fn();
+    await recordOutcome(deps, ticket, "success");
+    return result;
+  } catch (err) {
+    await recordOutcome(deps, ticket, isInfrastructureFailure(err) ? "failure" : "success");
+    throw err;
+  }
+}
 
 async function fail(deps: Deps, times: number): Promise<void> {
   for (let i = 0; i < times; i++) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { AppError, APP_ERROR_CODES, INFRASTRUCTURE_CODES } from "~/server/infra/app-error";
 import { circuitKeys, isInfrastructureFailure, STATE_GAUGE } from "./circuit-breaker";
-import { luaSource } from "./lua-script";
+import { luaSource } from "~/server/infra/lua";
 
 describe("isInfrastructureFailure", () => {
   it("counts exactly the infrastructure AppError codes, bare or wrapped by tRPC", () => {

@@ -1,25 +1,15 @@
 import { performance } from "node:perf_hooks";
 import type { Result } from "ioredis";
+import { z } from "zod";
 import type { Deps } from "~/server/infra/deps";
 import type { Redis } from "~/server/infra/redis";
 import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
 import { mapDbError } from "~/server/infra/db";
 import { AppError, INFRASTRUCTURE_CODES } from "~/server/infra/app-error";
 import { sendAlert } from "~/server/infra/alerts";
-import type { AuditEntry } from "~/server/audit/audit-log";
-import { luaSource } from "./lua-script";
+import { luaSource } from "~/server/infra/lua";
+import { defineSetting, type LiveSettings } from "~/server/infra/live-settings";
 import { resilienceMetrics } from "./resilience-metrics";
-import {
-  CIRCUIT_NAMES,
-  currentSettings,
-  DEFAULT_CIRCUIT_CONFIG,
-  onSyncTick,
-  updateSetting,
-  type CircuitConfig,
-  type CircuitName,
-  type CircuitState,
-  type LiveSettings,
-} from "./settings";
 
 /**
  * Circuit breakers shared by every app instance: one Redis hash and one
@@ -36,7 +26,49 @@ import {
  * An operator may force a state (kept in Postgres too, re-applied after a
  * Redis restart) until a reset makes the breaker automatic again.
  */
-export { CIRCUIT_NAMES, type CircuitName, type CircuitState };
+export const CIRCUIT_NAMES = ["credit.deduct", "flashSale.purchase"] as const;
+export type CircuitName = (typeof CIRCUIT_NAMES)[number];
+export const ZCircuitName = z.enum(CIRCUIT_NAMES);
+
+export const CIRCUIT_STATES = ["CLOSED", "OPEN", "HALF_OPEN"] as const;
+export type CircuitState = (typeof CIRCUIT_STATES)[number];
+export const ZCircuitState = z.enum(CIRCUIT_STATES);
+
+export const ZCircuitConfig = z
+  .object({
+    /** Infrastructure failures within `windowMs` that open a closed breaker. */
+    errorThreshold: z.number().int().min(1).max(1_000_000),
+    windowMs: z.number().int().min(1_000).max(86_400_000),
+    /** How long OPEN refuses everything before HALF_OPEN. */
+    openMs: z.number().int().min(1_000).max(86_400_000),
+    /** How long HALF_OPEN waits for a probe's verdict before closing. */
+    halfOpenMs: z.number().int().min(1_000).max(86_400_000),
+    /** Share of HALF_OPEN calls let through as probes. */
+    probeRatio: z.number().min(0.001).max(1),
+  })
+  .strict();
+export type CircuitConfig = z.infer<typeof ZCircuitConfig>;
+
+export const DEFAULT_CIRCUIT_CONFIG: CircuitConfig = {
+  errorThreshold: 10,
+  windowMs: 60_000,
+  openMs: 30_000,
+  halfOpenMs: 120_000,
+  probeRatio: 0.1,
+};
+
+export const ZForcedCircuit = z.object({
+  state: ZCircuitState,
+  reason: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+export type ForcedCircuit = z.infer<typeof ZForcedCircuit>;
+
+/** Thresholds shared by every breaker (a partial override of the defaults). */
+export const circuitConfigSetting = defineSetting("circuit", ZCircuitConfig.partial());
+/** States forced by an operator, by circuit name; unknown names are ignored. */
+export const circuitForcedSetting = defineSetting("circuitForced", z.record(z.string(), ZForcedCircuit));
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
@@ -91,7 +123,7 @@ type Reply = {
 type Op = "admit" | "record" | "peek" | "reset";
 
 export function circuitConfigOf(live: LiveSettings): CircuitConfig {
-  return { ...DEFAULT_CIRCUIT_CONFIG, ...live.get("circuit").value };
+  return { ...DEFAULT_CIRCUIT_CONFIG, ...live.get(circuitConfigSetting).value };
 }
 
 async function runScript(
@@ -102,7 +134,7 @@ async function runScript(
   extra: { outcome?: "success" | "failure"; probe?: boolean } = {},
 ): Promise<Reply> {
   const cfg = circuitConfigOf(live);
-  const forcedEntry = live.get("circuitForced");
+  const forcedEntry = live.get(circuitForcedSetting);
   const forced = forcedEntry.value?.[name];
   const [state, errors] = circuitKeys(name);
   const r = await withCircuitScript(deps.redis).fpCircuit(
@@ -191,7 +223,7 @@ function logFailOpen(deps: Deps, name: CircuitName, err: unknown): void {
  * If Redis cannot be reached the call runs (fail open, counted).
  */
 export async function admitCall(deps: Deps, name: CircuitName): Promise<CircuitTicket> {
-  const live = await currentSettings(deps);
+  const live = await deps.settings.ready();
   const metrics = resilienceMetrics(deps.metrics);
   let reply: Reply;
   try {
@@ -226,7 +258,7 @@ export async function admitCall(deps: Deps, name: CircuitName): Promise<CircuitT
 export async function recordOutcome(deps: Deps, ticket: CircuitTicket, outcome: "success" | "failure"): Promise<void> {
   if (!ticket.tracked || (outcome === "success" && !ticket.probe)) return;
   try {
-    const live = await currentSettings(deps);
+    const live = await deps.settings.ready();
     await runScript(deps, live, ticket.name, "record", { outcome, probe: ticket.probe });
   } catch (err) {
     logFailOpen(deps, ticket.name, err);
@@ -255,19 +287,6 @@ export function isInfrastructureFailure(error: unknown): boolean {
   return true;
 }
 
-/** Runs `fn` under the breaker `name`: admission, then its outcome recorded. */
-export async function withCircuit<T>(deps: Deps, name: CircuitName, fn: () => Promise<T>): Promise<T> {
-  const ticket = await admitCall(deps, name);
-  try {
-    const result = await fn();
-    await recordOutcome(deps, ticket, "success");
-    return result;
-  } catch (err) {
-    await recordOutcome(deps, ticket, isInfrastructureFailure(err) ? "failure" : "success");
-    throw err;
-  }
-}
-
 function toView(name: CircuitName, r: Reply): CircuitView {
   return {
     name,
@@ -283,7 +302,7 @@ function toView(name: CircuitName, r: Reply): CircuitView {
 
 /** One breaker as every instance sees it now (pending time-based transitions applied). */
 export async function getCircuit(deps: Deps, name: CircuitName): Promise<CircuitView> {
-  const live = await currentSettings(deps);
+  const live = await deps.settings.ready();
   try {
     return toView(name, await runScript(deps, live, name, "peek"));
   } catch (err) {
@@ -296,111 +315,7 @@ export async function listCircuits(deps: Deps): Promise<CircuitView[]> {
   return Promise.all(CIRCUIT_NAMES.map((name) => getCircuit(deps, name)));
 }
 
-// Every syncing instance looks at each breaker every few seconds: the state
-// gauge stays current without traffic, and time-based transitions (OPEN →
-// HALF_OPEN → CLOSED) are logged and counted close to when they are due.
-onSyncTick((deps) => listCircuits(deps));
-
-type OperatorCall = { actor: AuditEntry["actor"]; requestId?: string | null };
-
-async function viewOrNull(deps: Deps, name: CircuitName): Promise<CircuitView | null> {
-  return getCircuit(deps, name).catch(() => null);
-}
-
-/**
- * Forces a breaker into `state` until `resetCircuit`: recorded in Postgres with
- * its audit entry (one transaction), then applied in Redis. Should Redis miss
- * that step, every instance re-applies it from the settings on its next call.
- */
-export async function forceCircuit(
-  deps: Deps,
-  input: { name: CircuitName; state: CircuitState; reason: string },
-  caller: OperatorCall,
-): Promise<CircuitView> {
-  const before = await viewOrNull(deps, input.name);
-  const at = deps.clock.now().toISOString();
-  await updateSetting(deps, "circuitForced", {
-    actor: caller.actor,
-    action: "circuit.force",
-    target: `circuit:${input.name}`,
-    reason: input.reason,
-    requestId: caller.requestId,
-    change: (current) => ({ ...current, [input.name]: { state: input.state, reason: input.reason, by: caller.actor.email, at } }),
-    audit: { before, after: { state: input.state, forced: true, forcedBy: caller.actor.email } },
-  });
-  return afterChange(deps, input.name, { state: input.state, forced: true, by: caller.actor.email, reason: input.reason });
-}
-
-/** Ends a forced state (or clears an automatic one): automatic again, counts cleared. */
-export async function resetCircuit(
-  deps: Deps,
-  input: { name: CircuitName; reason: string },
-  caller: OperatorCall,
-): Promise<CircuitView> {
-  const before = await viewOrNull(deps, input.name);
-  await updateSetting(deps, "circuitForced", {
-    actor: caller.actor,
-    action: "circuit.reset",
-    target: `circuit:${input.name}`,
-    reason: input.reason,
-    requestId: caller.requestId,
-    change: (current) => {
-      const next = { ...current };
-      delete next[input.name];
-      return next;
-    },
-    audit: { before, after: { state: "CLOSED", forced: false, errorCount: 0 } },
-  });
-  const live = await currentSettings(deps);
-  try {
-    return toView(input.name, await runScript(deps, live, input.name, "reset"));
-  } catch (err) {
-    deps.log.warn({ err, circuit: input.name }, "circuit reset recorded; redis will be repaired by the next call");
-    return { name: input.name, state: "CLOSED", errorCount: 0, openedAt: null, halfOpenAt: null, forcedBy: null, forced: false, forcedReason: null };
-  }
-}
-
-async function afterChange(
-  deps: Deps,
-  name: CircuitName,
-  expected: { state: CircuitState; forced: boolean; by: string; reason: string },
-): Promise<CircuitView> {
-  try {
-    return toView(name, await runScript(deps, await currentSettings(deps), name, "peek"));
-  } catch (err) {
-    deps.log.warn({ err, circuit: name }, "circuit change recorded; redis will apply it with the next call");
-    return {
-      name,
-      state: expected.state,
-      errorCount: 0,
-      openedAt: null,
-      halfOpenAt: null,
-      forcedBy: expected.by,
-      forced: expected.forced,
-      forcedReason: expected.reason,
-    };
-  }
-}
-
-export async function getCircuitConfig(deps: Deps): Promise<CircuitConfig> {
-  return circuitConfigOf(await currentSettings(deps));
-}
-
-/** An admin changes the thresholds (all breakers): audited, live on every instance. */
-export async function setCircuitConfig(
-  deps: Deps,
-  input: Partial<CircuitConfig> & { reason: string },
-  caller: OperatorCall,
-): Promise<CircuitConfig> {
-  const { reason, ...patch } = input;
-  const { after } = await updateSetting(deps, "circuit", {
-    actor: caller.actor,
-    action: "circuit.configure",
-    target: "circuit",
-    reason,
-    requestId: caller.requestId,
-    change: (current) => ({ ...DEFAULT_CIRCUIT_CONFIG, ...current, ...patch }),
-    auditView: (value) => ({ ...DEFAULT_CIRCUIT_CONFIG, ...value }),
-  });
-  return { ...DEFAULT_CIRCUIT_CONFIG, ...after };
+/** Clears a breaker's counts and state in Redis: automatic and CLOSED again. */
+export async function resetCircuitState(deps: Deps, name: CircuitName): Promise<CircuitView> {
+  return toView(name, await runScript(deps, await deps.settings.ready(), name, "reset"));
 }

@@ -2,10 +2,10 @@ import client from "prom-client";
 import type { Metrics } from "~/server/infra/metrics";
 
 /**
- * Metrics of admission control (rate limiter, circuit breakers, switches). A
- * registry can be reached from more than one copy of this module (the HTTP
- * server and Next's bundles), so an existing metric of the same name is reused
- * rather than registered twice.
+ * Metrics of admission control (rate limiter, circuit breakers, switches,
+ * request-id replay). A registry can be reached from more than one copy of
+ * this module (the HTTP server and Next's bundles), so an existing metric of
+ * the same name is reused rather than registered twice.
  */
 function create(registry: Metrics["registry"]) {
   function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): client.Counter<L> {
@@ -42,6 +42,11 @@ function create(registry: Metrics["registry"]) {
       ["name", "from", "to"] as const,
     ),
     switchState: gauge("fp_switch_state", "Degradation switches: 1 on (normal), 0 off", ["name"] as const),
+    requestReplay: counter(
+      "fp_request_replay_total",
+      "Mutations sent with an X-Request-Id, by what happened (executed, served from cache/store, in flight, mismatch)",
+      ["outcome"] as const,
+    ),
   };
 }
 

@@ -3,8 +3,8 @@ import type { Deps } from "~/server/infra/deps";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { adminCaller, startApi } from "~/test/api";
 import type { RunningServer } from "~/server/http/server";
-import { currentSettings, settingsChannel, startSettingsSync, type SettingsSync } from "./settings";
-import { checkRateLimit, getRateLimits } from "./token-bucket";
+import { settingsChannel, startSettingsSync, type SettingsSync } from "~/server/infra/settings-sync";
+import { checkRateLimit, getRateLimits, rateLimitSetting } from "./rate-limit";
 import { isSwitchOn } from "./switches";
 import { clearSettings, waitFor } from "./testing";
 
@@ -117,14 +117,14 @@ describe("live settings", () => {
     const sync = startSettingsSync(c, { reloadIntervalMs: 200 });
     try {
       await sync.ready;
-      const before = (await currentSettings(c)).get("rateLimit");
+      const before = (await c.settings.ready()).get(rateLimitSetting);
       // Written behind the instances' backs: no publish.
       await a.db.setting.update({
         where: { key: "rateLimit" },
         data: { value: { perSecond: 7, burst: 70 }, version: { increment: 1 }, updatedBy: "dba@test.local" },
       });
       expect(await waitFor(async () => (await getRateLimits(c)).burst === 70, 1_000, 10)).toBeGreaterThanOrEqual(0);
-      expect((await currentSettings(c)).get("rateLimit").version).toBe(before.version + 1);
+      expect((await c.settings.ready()).get(rateLimitSetting).version).toBe(before.version + 1);
       // An older version pushed late is ignored.
       await a.redis.publish(
         settingsChannel(a.env),

@@ -1,49 +1,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
-import { createCallerFactory, createTRPCRouter, serviceProcedure } from "~/server/api/trpc";
-import { createContextInner } from "~/server/api/context";
-import { AppError } from "~/server/infra/app-error";
 import type { Db } from "~/server/infra/db";
-import type { Deps } from "~/server/infra/deps";
-import { makeApiKey } from "~/test/api";
-import { admission } from "./admission";
-import { SETTING_KEYS } from "./settings";
 
 /**
  * Test support for admission control (integration only; imports nothing of
- * vitest): a procedure guarded like `credit.deduct`, whose outcome the test
- * picks, plus a webhook receiver and settings clean-up.
+ * vitest): a webhook receiver and settings clean-up.
  */
-export const guardedRouter = createTRPCRouter({
-  guarded: serviceProcedure
-    .input(
-      z
-        .object({
-          userId: z.string(),
-          creditTypeId: z.string(),
-          outcome: z.enum(["ok", "infra", "business", "raw"]).default("ok"),
-        })
-        .strict(),
-    )
-    .use(admission("credit.deduct"))
-    .mutation(async ({ ctx, input }) => {
-      await ctx.deps.failpoints.hit("breaker.infraFailure");
-      if (input.outcome === "infra") throw new AppError("UNAVAILABLE", "the database is unavailable");
-      if (input.outcome === "business") throw new AppError("INSUFFICIENT_BALANCE", "balance too low");
-      if (input.outcome === "raw") throw new Error("a bug");
-      return { ok: true as const };
-    }),
-});
-
-export async function guardedCaller(deps: Deps) {
-  const key = await makeApiKey(deps);
-  return createCallerFactory(guardedRouter)(createContextInner({ deps, authorization: `Bearer ${key}` }));
-}
-
 /** Settings rows back to "none" (defaults), so other test files see the env's limits. */
 export async function clearSettings(db: Db): Promise<void> {
-  await db.setting.deleteMany({ where: { key: { in: SETTING_KEYS } } });
+  await db.setting.deleteMany({});
 }
 
 export type Webhook = { url: string; bodies: unknown[]; close: () => Promise<void> };

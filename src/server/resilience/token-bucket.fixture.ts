@@ -9,7 +9,7 @@ import { loadEnv } from "~/server/infra/env";
 import { closeDeps, createDeps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
 import { AppError } from "~/server/infra/app-error";
-import { checkRateLimit } from "./token-bucket";
+import { checkRateLimit } from "./rate-limit";
 
 async function main(): Promise<void> {
   const [userId, creditTypeId, count] = process.argv.slice(2);

@@ -8,10 +8,12 @@ import { testDatabaseUrl } from "~/test/env";
 import { createAdminUser } from "~/server/identity/admin-users";
 import { login } from "~/server/identity/login";
 import { startOwnRedis, type OwnRedis } from "~/server/credit/testing";
-import { checkRateLimit, setRateLimits, takeTokens, userBucketKey } from "./token-bucket";
+import { takeTokens } from "./token-bucket";
+import { checkRateLimit, setRateLimits, userBucketKey } from "./rate-limit";
 import { setSwitch } from "./switches";
 import { resilienceMetrics } from "./resilience-metrics";
-import { clearSettings, guardedCaller } from "./testing";
+import { clearSettings } from "./testing";
+import { guardedCaller } from "~/test/guarded-router";
 
 let deps: Deps;
 const admin = { actor: { email: "admin@test.local", role: "admin" } };

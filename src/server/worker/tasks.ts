@@ -1,7 +1,26 @@
 import type { WorkerTask } from "./runner";
-import { outboxRelayTask } from "~/server/outbox/relay";
-import { stuckOperationResolverTask } from "~/server/operations/stuck-resolver";
-import { requestRecordCleanupTask } from "~/server/resilience/request-replay";
+import { relayOutbox } from "~/server/outbox/relay";
+import { resolveStuckOperations } from "~/server/credit/abandoned-operations";
+import { deleteExpiredRequestRecords } from "~/server/resilience/request-record";
+import { isSwitchOn } from "~/server/resilience/switches";
 
-/** Every background task of the worker process. */
-export const workerTasks: WorkerTask[] = [outboxRelayTask, stuckOperationResolverTask, requestRecordCleanupTask];
+/** Every background task of the worker process: what runs, and how often when idle. */
+export const workerTasks: WorkerTask[] = [
+  {
+    name: "outbox.relay",
+    intervalMs: 500,
+    // The `outboxRelay` switch pauses publishing (non-core work) under pressure;
+    // events stay in the table and go out when it is back on.
+    run: async (deps) => ((await isSwitchOn(deps, "outboxRelay")) ? relayOutbox(deps) : 0),
+  },
+  {
+    name: "operations.resolve-stuck",
+    intervalMs: 5_000,
+    run: (deps) => resolveStuckOperations(deps),
+  },
+  {
+    name: "request-records.cleanup",
+    intervalMs: 60_000,
+    run: (deps) => deleteExpiredRequestRecords(deps.db, deps.clock.now()),
+  },
+];

@@ -1,14 +1,8 @@
 import { z } from "zod";
 import { adminProcedure, createTRPCRouter, operatorProcedure, viewerProcedure } from "../trpc";
 import { ZReason } from "../schemas";
-import {
-  forceCircuit,
-  getCircuitConfig,
-  listCircuits,
-  resetCircuit,
-  setCircuitConfig,
-} from "~/server/resilience/circuit-breaker";
-import { ZCircuitConfig, ZCircuitName, ZCircuitState } from "~/server/resilience/settings";
+import { listCircuits, ZCircuitConfig, ZCircuitName, ZCircuitState } from "~/server/resilience/circuit-breaker";
+import { forceCircuit, getCircuitConfig, resetCircuit, setCircuitConfig } from "~/server/resilience/circuit-control";
 
 export const circuitRouter = createTRPCRouter({
   list: viewerProcedure.input(z.object({}).strict().optional()).query(({ ctx }) => listCircuits(ctx.deps)),

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { createTRPCRouter, serviceProcedure } from "../trpc";
+import { createTRPCRouter, principalProcedure } from "../trpc";
 import { ZBusinessId, ZId, ZUuid } from "../schemas";
 import { REQUEST_ID_PATTERN } from "../context";
 import { getOperationStatus } from "~/server/operations/status";
-import { principalKey } from "~/server/resilience/request-replay";
+import { principalKey } from "~/server/identity/principal";
 
 /** Exactly one way to name the operation; anything else (none, two, extra keys) is a VALIDATION error. */
 export const ZOperationStatusQuery = z.union([
@@ -13,7 +13,7 @@ export const ZOperationStatusQuery = z.union([
 ]);
 
 export const operationRouter = createTRPCRouter({
-  status: serviceProcedure
+  status: principalProcedure({ role: "viewer" })
     .input(ZOperationStatusQuery)
     .query(({ ctx, input }) => getOperationStatus(ctx.deps, input, principalKey(ctx.principal))),
 });

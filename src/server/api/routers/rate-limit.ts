@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { adminProcedure, createTRPCRouter, viewerProcedure } from "../trpc";
 import { ZReason } from "../schemas";
-import { getRateLimits, setRateLimits } from "~/server/resilience/token-bucket";
-import { ZRateLimits } from "~/server/resilience/settings";
+import { getRateLimits, setRateLimits, ZRateLimits } from "~/server/resilience/rate-limit";
 
 export const rateLimitRouter = createTRPCRouter({
   get: viewerProcedure.input(z.object({}).strict().optional()).query(({ ctx }) => getRateLimits(ctx.deps)),

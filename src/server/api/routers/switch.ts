@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { adminProcedure, createTRPCRouter, viewerProcedure } from "../trpc";
 import { ZReason } from "../schemas";
-import { listSwitches, setSwitch } from "~/server/resilience/switches";
-import { ZSwitchName } from "~/server/resilience/settings";
+import { listSwitches, setSwitch, ZSwitchName } from "~/server/resilience/switches";
 
 export const switchRouter = createTRPCRouter({
   list: viewerProcedure.input(z.object({}).strict().optional()).query(({ ctx }) => listSwitches(ctx.deps)),

@@ -1,7 +1,7 @@
 import type { Deps } from "~/server/infra/deps";
 import type { Env } from "~/server/infra/env";
 import { toJson } from "~/server/infra/db";
-import type { WorkerTask } from "~/server/worker/runner";
+import { balanceChangeResult } from "./results";
 
 /**
  * How long an operation may stay `started` before it is taken as abandoned (its
@@ -39,11 +39,15 @@ export async function resolveStuckOperations(
     for (const op of stuck) {
       const entry = await tx.ledgerEntry.findFirst({
         where: { operationId: op.id },
-        select: { id: true, balanceAfter: true },
+        select: { id: true, type: true, balanceAfter: true },
       });
       if (entry) {
-        const base = { transactionId: entry.id, operationId: op.id, balanceAfter: Number(entry.balanceAfter), idempotent: false };
-        const result = op.type === "credit.deduct" ? { success: true, ...base } : base;
+        const result = balanceChangeResult(entry.type, {
+          transactionId: entry.id,
+          operationId: op.id,
+          balanceAfter: entry.balanceAfter,
+          idempotent: false,
+        });
         await tx.operation.update({
           where: { id: op.id },
           data: { status: "completed", result: toJson(result), finishedAt: now },
@@ -64,9 +68,3 @@ export async function resolveStuckOperations(
     return stuck.length;
   });
 }
-
-export const stuckOperationResolverTask: WorkerTask = {
-  name: "operations.resolve-stuck",
-  intervalMs: 5_000,
-  run: (deps) => resolveStuckOperations(deps),
-};

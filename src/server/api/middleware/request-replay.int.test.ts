@@ -4,7 +4,8 @@ import { ensureCreditType, makeApiKey, postJson, startApi } from "~/test/api";
 import type { Deps } from "~/server/infra/deps";
 import type { RunningServer } from "~/server/http/server";
 import { accountChecks, deletePrefix, NO_RATE_LIMIT, sparePort } from "~/server/credit/testing";
-import { canonicalJson, deleteExpiredRequestRecords, requestHash } from "./request-replay";
+import { canonicalJson, requestHash } from "~/server/resilience/request-hash";
+import { deleteExpiredRequestRecords } from "~/server/resilience/request-record";
 
 type ErrorBody = { error: { data: { appCode: string; retryAfterMs?: number; httpStatus: number } } };
 const appCode = (json: unknown) => (json as ErrorBody).error.data.appCode;

@@ -14,7 +14,7 @@ export function luaSource(file: string): string {
   if (hit !== undefined) return hit;
   const candidates: string[] = [];
   try {
-    candidates.push(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "infra", "lua", file));
+    candidates.push(path.join(path.dirname(fileURLToPath(import.meta.url)), "lua", file));
   } catch {
     // import.meta.url is not a file: URL inside some bundles
   }

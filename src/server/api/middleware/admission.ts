@@ -1,8 +1,8 @@
-import { middleware } from "~/server/api/trpc";
 import type { Deps } from "~/server/infra/deps";
-import { checkRateLimit } from "./token-bucket";
-import { admitCall, isInfrastructureFailure, recordOutcome, type CircuitName } from "./circuit-breaker";
-import { assertSwitchOn, type SwitchName } from "./switches";
+import { checkRateLimit } from "~/server/resilience/rate-limit";
+import { admitCall, isInfrastructureFailure, recordOutcome, type CircuitName } from "~/server/resilience/circuit-breaker";
+import { assertSwitchOn, type SwitchName } from "~/server/resilience/switches";
+import { middleware } from "../trpc";
 
 /**
  * Admission control as tRPC middlewares, applied after input parsing and the
@@ -35,40 +35,18 @@ export const bucketOfInput = (input: unknown): BucketRef | null => {
 
 export type AdmissionOptions = { bucket?: BucketOf };
 
-async function takeToken(deps: Deps, procedure: string, input: unknown, bucketOf: BucketOf): Promise<void> {
-  const ref = await bucketOf(input, deps);
-  if (ref) await checkRateLimit(deps, { procedure, ...ref });
-}
-
-async function underBreaker<R extends { ok: boolean; error?: unknown }>(deps: Deps, name: CircuitName, next: () => Promise<R>): Promise<R> {
-  const ticket = await admitCall(deps, name);
-  const result = await next();
-  // A business refusal is a healthy answer of the dependency: only infrastructure failures count.
-  const failed = !result.ok && isInfrastructureFailure(result.error);
-  await recordOutcome(deps, ticket, failed ? "failure" : "success");
-  return result;
-}
-
-/** Token bucket per user and credit type: 429 RATE_LIMITED with `retryAfterMs` when empty. */
-export function rateLimit(opts: AdmissionOptions = {}) {
-  const bucketOf = opts.bucket ?? bucketOfInput;
-  return middleware(async ({ ctx, path, input, next }) => {
-    await takeToken(ctx.deps, path, input, bucketOf);
-    return next();
-  });
-}
-
-/** The shared circuit breaker `name`: 503 CIRCUIT_OPEN while open; infrastructure failures count. */
-export function breaker(name: CircuitName) {
-  return middleware(({ ctx, next }) => underBreaker(ctx.deps, name, () => next()));
-}
-
 /** Rate limit, then circuit breaker `name`: the admission control of a protected operation. */
 export function admission(name: CircuitName, opts: AdmissionOptions = {}) {
   const bucketOf = opts.bucket ?? bucketOfInput;
   return middleware(async ({ ctx, path, input, next }) => {
-    await takeToken(ctx.deps, path, input, bucketOf);
-    return underBreaker(ctx.deps, name, () => next());
+    const ref = await bucketOf(input, ctx.deps);
+    if (ref) await checkRateLimit(ctx.deps, { procedure: path, ...ref });
+    const ticket = await admitCall(ctx.deps, name);
+    const result = await next();
+    // A business refusal is a healthy answer of the dependency: only infrastructure failures count.
+    const failed = !result.ok && isInfrastructureFailure(result.error);
+    await recordOutcome(ctx.deps, ticket, failed ? "failure" : "success");
+    return result;
   });
 }
 
