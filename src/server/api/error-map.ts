@@ -4,7 +4,7 @@ import { ZodError } from "zod";
 import { AppError, type AppErrorCode } from "~/server/infra/app-error";
 
 /** appCode → tRPC code (and so HTTP status). The one place this mapping lives. */
-const TRPC_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
+export const TRPC_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
   VALIDATION: "BAD_REQUEST",
   UNAUTHENTICATED: "UNAUTHORIZED",
   FORBIDDEN: "FORBIDDEN",
@@ -32,6 +32,37 @@ const TRPC_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
   UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   INTERNAL: "INTERNAL_SERVER_ERROR",
+};
+
+/** What each appCode means, for docs/api.md (generated from this). */
+export const ERROR_DOCS: Record<AppErrorCode, { when: string; retryAfterMs?: string }> = {
+  VALIDATION: { when: "bad input (the zod issues are in `error.data.zodError`), a malformed cursor, a batch too large" },
+  UNAUTHENTICATED: { when: "no key, a bad or revoked key, no session or an expired one, a wrong password" },
+  FORBIDDEN: { when: "the key lacks the scope or the session the role; a cross-site request" },
+  ACCOUNT_NOT_FOUND: { when: "no account for this user and credit type" },
+  ACTIVITY_NOT_FOUND: { when: "no such flash-sale activity" },
+  ITEM_NOT_FOUND: { when: "no such item in the activity" },
+  OPERATION_NOT_FOUND: { when: "no operation matches (or the request id is another caller's)" },
+  CREDIT_TYPE_NOT_FOUND: { when: "no such credit type: create it first (`creditType.create`)" },
+  REFUND_NOT_FOUND: { when: "no such refund" },
+  NOT_FOUND: { when: "no such procedure or thing" },
+  INSUFFICIENT_BALANCE: { when: "the balance is less than the amount; nothing changed" },
+  IDEMPOTENCY_KEY_REUSED: { when: "a business key or `X-Request-Id` used before for other values" },
+  REFUND_EXCEEDS_DEBIT: { when: "the refunds of one debit would exceed it" },
+  ACTIVITY_NOT_ACTIVE: { when: "before start, after end, or paused", retryAfterMs: "until start, if scheduled" },
+  INVALID_STATE: { when: "the thing is not in a state that allows this (e.g. resolving a refund that has not failed)" },
+  CONFLICT: { when: "the thing exists with other values" },
+  SOLD_OUT: { when: "no stock left" },
+  OPERATION_LOCKED: { when: "the account stayed busy past the lock wait", retryAfterMs: "yes, growing with the queue" },
+  VERSION_CONFLICT: { when: "the account kept changing under bounded retries", retryAfterMs: "yes" },
+  DUPLICATE_REQUEST_IN_FLIGHT: { when: "the same `X-Request-Id` is still running", retryAfterMs: "yes" },
+  RATE_LIMITED: { when: "a token bucket is empty (per user, per key, or sign-in attempts)", retryAfterMs: "until the next token" },
+  CIRCUIT_OPEN: { when: "the breaker is open, or half-open and this call is no probe", retryAfterMs: "until half-open" },
+  DEGRADED: { when: "a degradation switch turned this feature off", retryAfterMs: "yes" },
+  UNAVAILABLE: { when: "PostgreSQL or Redis failed, timed out or is overloaded", retryAfterMs: "yes" },
+  UNSUPPORTED_MEDIA_TYPE: { when: "a POST that is not `application/json`" },
+  PAYLOAD_TOO_LARGE: { when: "a body over `BODY_LIMIT_BYTES`" },
+  INTERNAL: { when: "a bug; logged with the request id" },
 };
 
 /** For errors tRPC raises itself (unknown procedure, bad JSON, wrong method…). */

@@ -8,42 +8,58 @@ const bool = z
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
-/** Every setting the service reads from its environment (README, "Configuration"). */
+/**
+ * Every setting the service reads from its environment. The descriptions are
+ * the documentation: docs/api.md ("Configuration") is generated from them.
+ */
 export const envSchema = {
-  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
-  DATABASE_URL: z.url().refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL"),
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development").describe("`npm start` and `npm run worker` set `production`"),
+  DATABASE_URL: z
+    .url()
+    .refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL")
+    .describe("PostgreSQL URL"),
   REDIS_URL: z
     .url()
     .refine((u) => /^rediss?:\/\//.test(u), "must be a redis:// URL")
-    .default("redis://127.0.0.1:6379"),
-  PORT: int(3000, 1, 65535),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  API_ONLY: bool,
+    .default("redis://127.0.0.1:6379")
+    .describe("Redis URL"),
+  PORT: int(3000, 1, 65535).describe("where the HTTP server listens"),
+  HOST: z.string().min(1).default("0.0.0.0").describe("the address it listens on"),
+  API_ONLY: bool.describe("`1`: serve only `/api/trpc`, `/api/health` and `/api/metrics`; Next.js is never loaded"),
   REDIS_KEY_PREFIX: z
     .string()
     .min(1)
     .max(64)
     .regex(/^[A-Za-z0-9_.:{}-]+$/, "letters, digits and _.:{}- only")
-    .default("fp:"),
-  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(5),
-  RATE_LIMIT_BURST: int(10, 1, 1_000_000),
-  LOCK_TTL_MS: int(10_000, 100, 600_000),
-  LOCK_WAIT_MS: int(1_000, 0, 60_000),
-  REQUEST_ID_TTL_S: int(86_400, 86_400, 30 * 86_400),
-  REFUND_MAX_ATTEMPTS: int(3, 1, 100),
-  REFUND_BACKOFF_BASE_MS: int(1_000, 1, 3_600_000),
-  REFUND_BACKOFF_MAX_MS: int(60_000, 1, 86_400_000),
-  ALERT_WEBHOOK_URL: z.url().optional(),
-  FAILPOINTS: z.string().optional(),
-  FAILPOINTS_ENABLED: bool,
-  DB_POOL_MAX: int(16, 1, 500),
-  DB_POOL_WAIT_MS: int(2_000, 100, 60_000),
-  DB_STATEMENT_TIMEOUT_MS: int(5_000, 100, 600_000),
-  DB_TX_TIMEOUT_MS: int(5_000, 100, 600_000),
-  REDIS_COMMAND_TIMEOUT_MS: int(500, 10, 60_000),
-  SESSION_TTL_S: int(8 * 3600, 60, 30 * 86_400),
-  BODY_LIMIT_BYTES: int(64 * 1024, 1024, 10 * 1024 * 1024),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    .default("fp:")
+    .describe("every key the service writes starts with it (pub/sub channels too)"),
+  RATE_LIMIT_PER_SECOND: z.coerce
+    .number()
+    .positive()
+    .max(1_000_000)
+    .default(5)
+    .describe("token bucket per user and credit type: refill per second (admins change it live)"),
+  RATE_LIMIT_BURST: int(10, 1, 1_000_000).describe("token bucket per user and credit type: capacity"),
+  LOCK_TTL_MS: int(10_000, 100, 600_000).describe("lifetime of an account lock"),
+  LOCK_WAIT_MS: int(1_000, 0, 60_000).describe("how long a request waits for an account lock before `OPERATION_LOCKED`"),
+  REQUEST_ID_TTL_S: int(86_400, 86_400, 30 * 86_400).describe("how long an `X-Request-Id` result is kept (at least 24 h)"),
+  REFUND_MAX_ATTEMPTS: int(3, 1, 100).describe("refund attempts before `FAILED`"),
+  REFUND_BACKOFF_BASE_MS: int(1_000, 1, 3_600_000).describe("first refund back-off step (doubles per attempt, full jitter)"),
+  REFUND_BACKOFF_MAX_MS: int(60_000, 1, 86_400_000).describe("longest refund back-off"),
+  ALERT_WEBHOOK_URL: z.url().optional().describe("JSON POST on alerts (circuit opened, refund failed for good)"),
+  FAILPOINTS: z.string().optional().describe("fault injection for tests and drills (below)"),
+  FAILPOINTS_ENABLED: bool.describe("`1`: failpoints work outside `NODE_ENV=test`"),
+  DB_POOL_MAX: int(16, 1, 500).describe("PostgreSQL connections per process"),
+  DB_POOL_WAIT_MS: int(2_000, 100, 60_000).describe("how long a query waits for a pooled connection"),
+  DB_STATEMENT_TIMEOUT_MS: int(5_000, 100, 600_000).describe("statement time limit"),
+  DB_TX_TIMEOUT_MS: int(5_000, 100, 600_000).describe("transaction time limit"),
+  REDIS_COMMAND_TIMEOUT_MS: int(500, 10, 60_000).describe("a Redis command fails (typed, fast) after this"),
+  SESSION_TTL_S: int(8 * 3600, 60, 30 * 86_400).describe("admin session lifetime"),
+  BODY_LIMIT_BYTES: int(64 * 1024, 1024, 10 * 1024 * 1024).describe("largest accepted request body (413 above)"),
+  LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+    .default("info")
+    .describe("pino log level"),
 };
 
 export type Env = {
