@@ -7,7 +7,7 @@ export type ErrorInfo = {
   message: string;
 };
 
-/** Reads the typed error a tRPC call failed with (`error.data.appCode`, API.md "Errors"). */
+/** Reads the typed error a tRPC call failed with (`error.data.appCode`, docs/api.md "Errors"). */
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof TRPCClientError) {
     const data = (error.data ?? {}) as { appCode?: unknown; retryAfterMs?: unknown };

@@ -32,7 +32,7 @@ describe("credit.deduct", () => {
   const grant = (userId: string, amount: number) =>
     caller.credit.grant({ userId, creditTypeId, amount, businessCode: "test.grant", businessId: uid("g") });
 
-  it("debits, writes a ledger row and an outbox event, and answers as API.md says", async () => {
+  it("debits, writes a ledger row and an outbox event, and answers as docs/api.md says", async () => {
     const userId = uid("u");
     await grant(userId, 100);
     const businessId = uid("order");

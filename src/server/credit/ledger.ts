@@ -17,10 +17,6 @@ export type LedgerRow = {
   createdAt: Date;
 };
 
-export async function findByBusinessKey(db: Db | Tx, businessCode: string, businessId: string): Promise<LedgerRow | null> {
-  return db.ledgerEntry.findUnique({ where: { businessCode_businessId: { businessCode, businessId } } });
-}
-
 /** Columns a hot-path statement returns for the ledger row of its business key, if any. */
 export type ExistingEntryColumns = {
   e_id: string | null;
@@ -133,7 +129,7 @@ export type LedgerItem = {
   createdAt: string;
 };
 
-export function toLedgerItem(r: LedgerRow): LedgerItem {
+function toLedgerItem(r: LedgerRow): LedgerItem {
   return {
     transactionId: r.id,
     type: r.type,

@@ -58,7 +58,3 @@ export async function authenticateApiKey(db: Db, key: string, clock: Clock): Pro
   apiKeyCache.set(hash, { principal, until: now + API_KEY_CACHE_MS });
   return principal;
 }
-
-export function clearApiKeyCache(): void {
-  apiKeyCache.clear();
-}
