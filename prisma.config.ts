@@ -29,9 +29,11 @@ export default defineConfig({
   engine: "js",
   schema: path.join("prisma", "schema.prisma"),
   migrations: { path: path.join("prisma", "migrations") },
+  // Migrations run as the database's owner role (MIGRATE_DATABASE_URL); the
+  // service's own role (DATABASE_URL) may not change the schema.
   adapter: async () => {
-    const url = process.env.DATABASE_URL;
-    if (!url || url === PLACEHOLDER_URL) throw new Error("DATABASE_URL is not set (see README, Configuration)");
+    const url = process.env.MIGRATE_DATABASE_URL ?? process.env.DATABASE_URL;
+    if (!url || url === PLACEHOLDER_URL) throw new Error("MIGRATE_DATABASE_URL (or DATABASE_URL) is not set (see docs/operations.md)");
     return new MigrationPgAdapter(url);
   },
 });

@@ -47,10 +47,12 @@ node_modules_fresh() {
     }' 2>/dev/null
 }
 
-# The `postgres` database on DATABASE_URL's server: for CREATE DATABASE, and for
-# commands that need a server but no particular database (migrate diff's shadow DB).
+# The `postgres` database as a role that may create databases and roles:
+# DATABASE_ADMIN_URL's, else DATABASE_URL's server and user. For CREATE DATABASE,
+# roles, and commands that need a server but no particular database (migrate
+# diff's shadow DB).
 admin_database_url() {
-  node -e 'const u = new URL(process.argv[1]); u.pathname = "/postgres"; console.log(u.toString())' "$DATABASE_URL"
+  node -e 'const u = new URL(process.argv[1]); u.pathname = "/postgres"; console.log(u.toString())' "${DATABASE_ADMIN_URL:-$DATABASE_URL}"
 }
 
 # Checks that PostgreSQL (DATABASE_URL's server) and Redis (REDIS_URL) answer,
@@ -66,7 +68,7 @@ check_services() {
     failed=1
     cat >&2 <<EOF
 
-PostgreSQL does not answer at ${DATABASE_URL%%\?*} (server of DATABASE_URL).
+PostgreSQL does not answer at $(admin_database_url | sed 's|//[^@]*@|//|') (DATABASE_ADMIN_URL, else DATABASE_URL).
 Start it; on a Debian/Ubuntu machine with the distribution's PostgreSQL:
   sudo pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start
 or point DATABASE_URL (in .env or the environment) at a PostgreSQL >= 15 whose

@@ -23,8 +23,13 @@ export NEXT_TELEMETRY_DISABLED=1
 require_node
 
 if [ ! -f .env ]; then
-  cp .env.example .env
-  say "wrote .env from .env.example (edit it to change the database, Redis or port)"
+  # The two database roles get passwords of their own, made here once.
+  node -e '
+    const fs = require("node:fs");
+    const pw = () => require("node:crypto").randomBytes(18).toString("base64url");
+    fs.writeFileSync(".env", fs.readFileSync(".env.example", "utf8")
+      .replace("CHANGE_ME_APP", pw()).replace("CHANGE_ME_OWNER", pw()), { mode: 0o600 });'
+  say "wrote .env from .env.example, with new database passwords (edit it to change the database, Redis or port)"
 fi
 load_dotenv
 [ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set (in .env or the environment)."
@@ -40,25 +45,8 @@ fi
 say "checking PostgreSQL and Redis"
 check_services || die "start the services above, then run \`npm run setup\` again."
 
-say "database"
-# shellcheck disable=SC2016 # JavaScript template literals, not shell
-node -e '
-  const pg = require("pg");
-  const [adminUrl, url] = process.argv.slice(1);
-  const name = decodeURIComponent(new URL(url).pathname.slice(1));
-  if (!name) { console.error("DATABASE_URL names no database"); process.exit(1); }
-  (async () => {
-    const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-    await c.connect();
-    try {
-      const { rowCount } = await c.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
-      if (rowCount) { console.log(`database "${name}" exists`); return; }
-      await c.query(`CREATE DATABASE "${name.replaceAll("\"", "\"\"")}"`);
-      console.log(`created database "${name}"`);
-    } finally { await c.end(); }
-  })().catch((e) => { console.error(`could not create the database: ${e.message}`); process.exit(1); });
-' "$(admin_database_url)" "$DATABASE_URL"
-npm run -s db:deploy
+say "database: roles, schema, rights"
+npm run -s db:setup
 
 say "seeding demo data"
 if [ -f prisma/seed.ts ]; then

@@ -38,8 +38,12 @@ require_node
 # steps never use DATABASE_URL's database itself, only its server. Set before
 # `npm ci`: its postinstall (`prisma generate`) tries to download an engine when
 # DATABASE_URL is unset.
+# The tests make databases and roles of their own: they need a role that may
+# (DATABASE_ADMIN_URL, as `npm run setup` writes it in .env; else this machine's).
+DATABASE_ADMIN_URL="${DATABASE_ADMIN_URL:-$(dotenv_get DATABASE_ADMIN_URL)}"
 DATABASE_URL="${DATABASE_URL:-$(dotenv_get DATABASE_URL)}"
-export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+export DATABASE_ADMIN_URL="${DATABASE_ADMIN_URL:-${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}}"
+export DATABASE_URL="${DATABASE_URL:-$DATABASE_ADMIN_URL}"
 REDIS_URL="${REDIS_URL:-$(dotenv_get REDIS_URL)}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 
@@ -53,7 +57,7 @@ check_services || die "PostgreSQL and Redis must be running for the tests (see a
 
 # migrate diff replays the migrations into a shadow database it creates from
 # DATABASE_URL's connection: the server's `postgres` database always exists.
-step "db:check" env DATABASE_URL="$(admin_database_url)" npm run -s db:check
+step "db:check" env DATABASE_URL="$(admin_database_url)" MIGRATE_DATABASE_URL="$(admin_database_url)" npm run -s db:check
 step "typecheck" npm run -s typecheck
 step "lint" npm run -s lint
 step "unit" npm run -s test:unit

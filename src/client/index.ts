@@ -10,7 +10,7 @@
  *
  *   try { … } catch (e) { if (isFlashPointsError(e, "INSUFFICIENT_BALANCE")) … }
  */
-import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "~/server/api/root";
 import type { AppErrorCode } from "~/server/infra/app-error";
@@ -29,18 +29,29 @@ export function withRequestId(requestId: string): { context: { requestId: string
   return { context: { requestId } };
 }
 
+/**
+ * The most calls the service takes in one tRPC batch (its `BATCH_MAX`,
+ * default 20). A stock tRPC client talking to FlashPoints should set
+ * `httpBatchLink({ maxItems: 20 })` too: a larger batch is refused whole.
+ */
+export const MAX_BATCH_ITEMS = 20;
+
 export function createFlashPointsClient(opts: FlashPointsClientOptions) {
+  const url = `${opts.url.replace(/\/$/, "")}/api/trpc`;
+  const baseHeaders = () => ({ authorization: `Bearer ${opts.apiKey}`, ...opts.headers?.() });
+  const fetchOpt = opts.fetch ? { fetch: opts.fetch } : {};
   return createTRPCClient<AppRouter>({
     links: [
-      httpLink({
-        url: `${opts.url.replace(/\/$/, "")}/api/trpc`,
-        headers: ({ op }) => {
-          const headers: Record<string, string> = { authorization: `Bearer ${opts.apiKey}`, ...opts.headers?.() };
-          const requestId = op.context.requestId;
-          if (typeof requestId === "string") headers["x-request-id"] = requestId;
-          return headers;
-        },
-        ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      splitLink({
+        // A call with its own X-Request-Id needs a request of its own (headers
+        // are per HTTP request); the rest may share a batch.
+        condition: (op) => typeof op.context.requestId === "string",
+        true: httpLink({
+          url,
+          headers: ({ op }) => ({ ...baseHeaders(), "x-request-id": op.context.requestId as string }),
+          ...fetchOpt,
+        }),
+        false: httpBatchLink({ url, maxItems: MAX_BATCH_ITEMS, headers: baseHeaders, ...fetchOpt }),
       }),
     ],
   });

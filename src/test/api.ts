@@ -2,7 +2,8 @@ import { appRouter, createCaller } from "~/server/api/root";
 import { createContextInner, type ContextInput } from "~/server/api/context";
 import type { Deps } from "~/server/infra/deps";
 import { createApiKey, type ApiKeyScope } from "~/server/identity/api-keys";
-import { createAdminUser, type AdminRole } from "~/server/identity/admin-users";
+import type { AdminRole } from "~/server/identity/admin-users";
+import { hashPassword } from "~/server/identity/passwords";
 import { createSession } from "~/server/identity/sessions";
 import { startServer, type RunningServer } from "~/server/http/server";
 import { uid } from "./deps";
@@ -25,9 +26,17 @@ export async function serviceCaller(deps: Deps, extra: Partial<ContextInput> = {
   return createCaller(createContextInner({ deps, authorization: `Bearer ${key}`, ...extra }));
 }
 
+/** The tests' operator password, hashed once per process (a hash costs ~0.7 s by design). */
+export const TEST_PASSWORD = "correct horse battery";
+let testPasswordHash: Promise<string> | undefined;
+
 /** A caller with an admin session of the given role. */
 export async function adminCaller(deps: Deps, role: AdminRole = "admin", extra: Partial<ContextInput> = {}) {
-  const user = await createAdminUser(deps.db, { email: `${uid(role)}@test.local`, password: "correct horse battery", role });
+  testPasswordHash ??= hashPassword(TEST_PASSWORD);
+  const user = await deps.db.adminUser.create({
+    data: { email: `${uid(role)}@test.local`, passwordHash: await testPasswordHash, role },
+    select: { id: true, email: true },
+  });
   const { token } = await createSession(deps.db, deps.clock, { userId: user.id, ttlSeconds: 3600, ip: null, userAgent: null });
   return { caller: createCaller(createContextInner({ deps, sessionToken: token, ...extra })), email: user.email, token };
 }

@@ -4,11 +4,12 @@ import { inject } from "vitest";
 declare module "vitest" {
   export interface ProvidedContext {
     testDatabaseUrl: string;
+    testOwnerDatabaseUrl: string;
     testRedisPrefix: string;
   }
 }
 
-function provided<K extends "testDatabaseUrl" | "testRedisPrefix">(key: K): string {
+function provided<K extends "testDatabaseUrl" | "testOwnerDatabaseUrl" | "testRedisPrefix">(key: K): string {
   const value = inject(key);
   if (!value) {
     throw new Error(`${key} was not provided: run this file in the "integration" vitest project (*.int.test.ts)`);
@@ -16,9 +17,14 @@ function provided<K extends "testDatabaseUrl" | "testRedisPrefix">(key: K): stri
   return value;
 }
 
-/** URL of the throw-away, fully migrated database of this integration run. */
+/** URL of the throw-away, fully migrated database of this integration run, as the service's (app) role. */
 export function testDatabaseUrl(): string {
   return provided("testDatabaseUrl");
+}
+
+/** The same database as its owner role (what migrations run as). */
+export function testOwnerDatabaseUrl(): string {
+  return provided("testOwnerDatabaseUrl");
 }
 
 /** Redis key prefix (`fp:test:<hex>:`) of this run; its keys are deleted at teardown. */

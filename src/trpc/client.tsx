@@ -2,7 +2,8 @@
 
 import { useState, type ReactNode } from "react";
 import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
-import { createTRPCClient, httpBatchLink } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpLink, splitLink } from "@trpc/client";
+import { MAX_BATCH_ITEMS } from "~/client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import type { AppRouter } from "~/server/api/root";
 import { makeQueryClient } from "./query-client";
@@ -33,7 +34,14 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
   const [trpcClient] = useState(() =>
     createTRPCClient<AppRouter>({
       // No transformer: the wire is plain JSON, the same as other clients see.
-      links: [httpBatchLink({ url: apiUrl() })],
+      // Sign-in never travels in a batch (the server refuses it there).
+      links: [
+        splitLink({
+          condition: (op) => op.path === "auth.login",
+          true: httpLink({ url: apiUrl() }),
+          false: httpBatchLink({ url: apiUrl(), maxItems: MAX_BATCH_ITEMS }),
+        }),
+      ],
     }),
   );
   return (

@@ -5,7 +5,8 @@ import { redirect } from "next/navigation";
 import { createCaller } from "~/server/api/root";
 import { createContextInner } from "~/server/api/context";
 import { getDeps } from "~/server/infra/deps";
-import { SESSION_COOKIE } from "~/server/identity/sessions";
+import { sessionCookieName } from "~/server/identity/sessions";
+import { SECURE_REQUEST_HEADER } from "~/server/http/client-info";
 
 /**
  * The router, called in-process by server components with the visitor's
@@ -17,7 +18,7 @@ export const getServerCaller = cache(async () => {
   return createCaller(
     createContextInner({
       deps: getDeps(),
-      sessionToken: cookieStore.get(SESSION_COOKIE)?.value ?? null,
+      sessionToken: cookieStore.get(sessionCookieName(headerList.get(SECURE_REQUEST_HEADER) === "1"))?.value ?? null,
       requestId: headerList.get("x-request-id"),
       userAgent: headerList.get("user-agent"),
     }),

@@ -7,6 +7,8 @@ import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
 import { roleAtLeast, type AdminRole } from "~/server/identity/admin-users";
 import type { ApiKeyScope } from "~/server/identity/api-keys";
 import type { Principal } from "~/server/identity/principal";
+import type { ServicePrincipal } from "~/server/identity/api-keys";
+import { checkKeyRateLimit } from "~/server/resilience/rate-limit";
 
 /** Procedure metadata: who may call it, as docs/api.md says (generated from it). */
 export type ProcedureMeta = { access: string };
@@ -74,10 +76,19 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
 
 export const publicProcedure = t.procedure.use(observed).meta({ access: "anyone" });
 
+/**
+ * Every call of a service key takes a token from that key's budget first, so
+ * one key's flood (batched or not) is refused before it reaches the pools.
+ */
+async function admitKey(ctx: Context, path: string, service: ServicePrincipal): Promise<void> {
+  await checkKeyRateLimit(ctx.deps, { procedure: path, keyId: service.keyId, keyName: service.name });
+}
+
 /** Calls from other services: `Authorization: Bearer <api key>`. */
-export const serviceProcedure = publicProcedure.meta({ access: "service key" }).use(async ({ ctx, next }) => {
+export const serviceProcedure = publicProcedure.meta({ access: "service key" }).use(async ({ ctx, path, next }) => {
   const principal = await ctx.servicePrincipal();
   if (!principal) throw new AppError("UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key>)");
+  await admitKey(ctx, path, principal);
   return next({ ctx: { principal } });
 });
 
@@ -88,10 +99,11 @@ export const serviceProcedure = publicProcedure.meta({ access: "service key" }).
 export function principalProcedure(opts: { scope?: ApiKeyScope; role: AdminRole }) {
   const { scope, role } = opts;
   const access = scope ? `service key with scope ${scope}, or ${role}` : `service key or ${role}`;
-  return publicProcedure.meta({ access }).use(async ({ ctx, next }) => {
+  return publicProcedure.meta({ access }).use(async ({ ctx, path, next }) => {
     const service = await ctx.servicePrincipal();
     if (service) {
       if (scope && !service.scopes.includes(scope)) throw new AppError("FORBIDDEN", `this API key lacks the "${scope}" scope`);
+      await admitKey(ctx, path, service);
       return next({ ctx: { principal: service as Principal } });
     }
     const admin = await ctx.adminPrincipal();

@@ -1,6 +1,13 @@
 import type { Db } from "~/server/infra/db";
 import { AppError } from "~/server/infra/app-error";
 
+/**
+ * The largest balance an account may hold: 2^53 − 1, the largest integer a
+ * JSON number carries exactly (CHECK accounts_balance_max in the schema).
+ * Amounts and balances are plain JSON numbers on the wire, never rounded.
+ */
+export const MAX_BALANCE = Number.MAX_SAFE_INTEGER;
+
 export type AccountView = {
   userId: string;
   creditTypeId: string;

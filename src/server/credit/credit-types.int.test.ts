@@ -6,6 +6,8 @@ import type { Deps } from "~/server/infra/deps";
 import type { RunningServer } from "~/server/http/server";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { adminCaller, makeApiKey, postJson, startApi } from "~/test/api";
+import { createCaller } from "~/server/api/root";
+import { createContextInner } from "~/server/api/context";
 
 type Body = { result?: { data: unknown }; error?: { data: { appCode: string; httpStatus: number } } };
 
@@ -50,15 +52,17 @@ describe("credit types", () => {
   });
 
   it("an admin creates one with a reason; concurrent creates of one id make one row and one audit entry", async () => {
-    const admin = await adminCaller(deps, "admin", { requestId: "ct-req-1" });
+    const admin = await adminCaller(deps, "admin");
     const id = uid("miles");
-    const results = await Promise.all(
-      Array.from({ length: 10 }, () => admin.caller.creditType.create({ id, name: "Air miles", reason: "new partner" })),
+    // Ten requests of the same operator, each with its own X-Request-Id.
+    const callers = Array.from({ length: 10 }, (_, i) =>
+      createCaller(createContextInner({ deps, sessionToken: admin.token, requestId: `ct-req-${i}` })),
     );
+    const results = await Promise.all(callers.map((c) => c.creditType.create({ id, name: "Air miles", reason: "new partner" })));
     expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
     const audit = await deps.db.auditLog.findMany({ where: { target: `creditType:${id}` } });
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ actor: admin.email, role: "admin", reason: "new partner", requestId: "ct-req-1" });
+    expect(audit[0]).toMatchObject({ actor: admin.email, role: "admin", reason: "new partner", requestId: expect.stringMatching(/^ct-req-\d$/) });
     expect((await admin.caller.creditType.list({})).map((t) => t.id)).toContain(id);
   });
 

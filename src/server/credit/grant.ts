@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
-import { isUniqueViolation, mapDbError } from "~/server/infra/db";
+import { isCheckViolation, isUniqueViolation, mapDbError } from "~/server/infra/db";
 import type { Tx } from "~/server/infra/db";
 import { startOperation, finishOperation, failOperation } from "~/server/operations/operation-log";
 import {
@@ -13,6 +13,7 @@ import {
   type ExistingEntryColumns,
   type LedgerRow,
 } from "./ledger";
+import { MAX_BALANCE } from "./accounts";
 import { assertCreditType } from "./credit-types";
 import { balanceChangeResult, type GrantResult } from "./results";
 import type { BalanceChangeRequest, CallerInfo } from "./types";
@@ -45,6 +46,10 @@ export async function grantCredits(deps: Deps, req: BalanceChangeRequest, caller
       } catch (e) {
         // A racing duplicate won the unique key: the next pass finds it.
         if (isUniqueViolation(e) && attempt === 0) continue;
+        // The only CHECK a credit can break: the balance limit (accounts_balance_max).
+        if (isCheckViolation(e)) {
+          throw new AppError("BALANCE_LIMIT_EXCEEDED", `the balance would pass ${MAX_BALANCE} points; nothing was granted`);
+        }
         throw e;
       }
     }

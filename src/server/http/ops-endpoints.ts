@@ -1,4 +1,5 @@
-import type { ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Deps } from "~/server/infra/deps";
 import { refreshAdmissionGauges } from "~/server/resilience/gauges";
 
@@ -19,23 +20,59 @@ async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<"up
   }
 }
 
-/** GET /api/health: 200 when Postgres and Redis answer, 503 naming what is down. */
-export async function health(deps: Deps): Promise<{ status: number; body: Record<string, string> }> {
-  const [postgres, redis] = await Promise.all([
-    probe(() => deps.db.$queryRaw`SELECT 1`, 1500),
-    probe(() => deps.redis.ping(), 1000),
-  ]);
-  const ok = postgres === "up" && redis === "up";
-  return { status: ok ? 200 : 503, body: { status: ok ? "ok" : "degraded", postgres, redis } };
+type Health = { status: number; body: Record<string, string> };
+
+/** How long one probe of PostgreSQL and Redis answers every health check. */
+export const HEALTH_CACHE_MS = 1_000;
+
+/**
+ * GET /api/health: 200 when PostgreSQL and Redis answer, 503 naming what is
+ * down, 503 `draining` while the process shuts down (so a balancer stops
+ * sending). However often a balancer asks, the dependencies are probed at
+ * most once a second: concurrent checks share one probe.
+ */
+export function createHealth(deps: Deps, state: { draining: boolean }): () => Promise<Health> {
+  let cached: { at: number; value: Promise<Health> } | undefined;
+  const check = async (): Promise<Health> => {
+    const [postgres, redis] = await Promise.all([
+      probe(() => deps.db.$queryRaw`SELECT 1`, 1500),
+      probe(() => deps.redis.ping(), 1000),
+    ]);
+    const ok = postgres === "up" && redis === "up";
+    return { status: ok ? 200 : 503, body: { status: ok ? "ok" : "degraded", postgres, redis } };
+  };
+  return async () => {
+    if (state.draining) return { status: 503, body: { status: "draining" } };
+    const now = Date.now();
+    if (!cached || now - cached.at >= HEALTH_CACHE_MS) cached = { at: now, value: check() };
+    return cached.value;
+  };
 }
 
-export async function writeHealth(deps: Deps, res: ServerResponse): Promise<void> {
-  const { status, body } = await health(deps);
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+export async function writeHealth(health: () => Promise<Health>, res: ServerResponse): Promise<void> {
+  const { status, body } = await health();
+  const headers: Record<string, string> = { "content-type": "application/json", "cache-control": "no-store" };
+  if (status === 503) headers["retry-after"] = "1";
+  res.writeHead(status, headers);
   res.end(JSON.stringify(body));
 }
 
-export async function writeMetrics(deps: Deps, res: ServerResponse): Promise<void> {
+/** With METRICS_TOKEN set, the scrape must carry `Authorization: Bearer <it>`. */
+function metricsAllowed(deps: Deps, req: IncomingMessage): boolean {
+  const token = deps.env.METRICS_TOKEN;
+  if (!token) return true;
+  const sent = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
+  const a = Buffer.from(sent);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export async function writeMetrics(deps: Deps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!metricsAllowed(deps, req)) {
+    res.writeHead(401, { "content-type": "text/plain", "cache-control": "no-store", "www-authenticate": "Bearer" });
+    res.end("metrics need Authorization: Bearer <METRICS_TOKEN>\n");
+    return;
+  }
   await refreshAdmissionGauges(deps);
   const text = await deps.metrics.registry.metrics();
   res.writeHead(200, { "content-type": deps.metrics.registry.contentType, "cache-control": "no-store" });

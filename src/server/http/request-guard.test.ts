@@ -1,18 +1,20 @@
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
-import { checkApiRequest } from "./request-guard";
+import { batchedProcedures, checkApiRequest } from "./request-guard";
 
-function req(method: string, headers: Record<string, string>): IncomingMessage {
-  return { method, headers: { host: "points.local:3000", ...headers } } as unknown as IncomingMessage;
+const opts = { bodyLimitBytes: 1000, batchMax: 20, trustProxy: false };
+
+function req(method: string, headers: Record<string, string>, url = "/api/trpc/credit.grant"): IncomingMessage {
+  return { method, url, headers: { host: "points.local:3000", ...headers } } as unknown as IncomingMessage;
 }
 
 describe("request guard", () => {
   it("lets GET queries through untouched", () => {
-    expect(checkApiRequest(req("GET", { origin: "https://evil.example" }), 1000)).toBeNull();
+    expect(checkApiRequest(req("GET", { origin: "https://evil.example" }), opts)).toBeNull();
   });
 
   it("accepts same-origin JSON, with or without a charset", () => {
-    expect(checkApiRequest(req("POST", { "content-type": "application/json" }), 1000)).toBeNull();
+    expect(checkApiRequest(req("POST", { "content-type": "application/json" }), opts)).toBeNull();
     expect(
       checkApiRequest(
         req("POST", {
@@ -20,7 +22,7 @@ describe("request guard", () => {
           origin: "http://points.local:3000",
           "sec-fetch-site": "same-origin",
         }),
-        1000,
+        opts,
       ),
     ).toBeNull();
   });
@@ -31,7 +33,7 @@ describe("request guard", () => {
     ["application/x-www-form-urlencoded", 415],
     ["", 415],
   ])("refuses content type %j", (ct, status) => {
-    expect(checkApiRequest(req("POST", ct ? { "content-type": ct } : {}), 1000)?.status).toBe(status);
+    expect(checkApiRequest(req("POST", ct ? { "content-type": ct } : {}), opts)?.status).toBe(status);
   });
 
   it.each([
@@ -41,12 +43,31 @@ describe("request guard", () => {
     [{ "sec-fetch-site": "cross-site" }],
     [{ "sec-fetch-site": "same-site" }],
   ])("refuses another site: %j", (h) => {
-    const r = checkApiRequest(req("POST", { "content-type": "application/json", ...h }), 1000);
+    const r = checkApiRequest(req("POST", { "content-type": "application/json", ...h }), opts);
     expect(r).toMatchObject({ status: 403, appCode: "FORBIDDEN" });
   });
 
   it("refuses a declared body over the limit", () => {
-    const r = checkApiRequest(req("POST", { "content-type": "application/json", "content-length": "1001" }), 1000);
+    const r = checkApiRequest(req("POST", { "content-type": "application/json", "content-length": "1001" }), opts);
     expect(r).toMatchObject({ status: 413, appCode: "PAYLOAD_TOO_LARGE" });
+  });
+
+  it("limits a batch to batchMax calls, and never batches auth.login", () => {
+    const json = { "content-type": "application/json" };
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `credit.account${i}`).join(",");
+    expect(checkApiRequest(req("GET", {}, `/api/trpc/${names(20)}?batch=1`), opts)).toBeNull();
+    expect(checkApiRequest(req("GET", {}, `/api/trpc/${names(21)}?batch=1`), opts)).toMatchObject({ status: 400, appCode: "VALIDATION" });
+    expect(checkApiRequest(req("POST", json, `/api/trpc/${names(21)}?batch=1`), opts)).toMatchObject({ status: 400 });
+    expect(checkApiRequest(req("POST", json, "/api/trpc/auth.login?batch=1"), opts)).toMatchObject({ status: 400 });
+    expect(checkApiRequest(req("POST", json, "/api/trpc/auth.me%2Cauth.login?batch=1"), opts)).toMatchObject({ status: 400 });
+    expect(checkApiRequest(req("POST", json, "/api/trpc/auth.login"), opts)).toBeNull();
+    expect(batchedProcedures("/api/trpc/a,b?batch=1&input=x", "/api/trpc/")).toEqual(["a", "b"]);
+    expect(batchedProcedures("/api/trpc/a,b", "/api/trpc/")).toBeNull();
+  });
+
+  it("believes X-Forwarded-Host for the Origin check only behind a trusted proxy", () => {
+    const headers = { "content-type": "application/json", origin: "https://points.example", "x-forwarded-host": "points.example" };
+    expect(checkApiRequest(req("POST", headers), opts)).toMatchObject({ status: 403 });
+    expect(checkApiRequest(req("POST", headers), { ...opts, trustProxy: true })).toBeNull();
   });
 });

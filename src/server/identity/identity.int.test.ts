@@ -1,7 +1,9 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Deps } from "~/server/infra/deps";
 import type { RunningServer } from "~/server/http/server";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
+import { testOwnerDatabaseUrl } from "~/test/env";
 import { adminCaller, ensureCreditType, makeApiKey, postJson, serviceCaller, startApi } from "~/test/api";
 import { createAdminUser } from "./admin-users";
 import { writeAudit } from "~/server/audit/audit-log";
@@ -145,10 +147,37 @@ describe("the audit log", () => {
     await deps.db.$transaction((tx) =>
       writeAudit(tx, { actor: { email: "a@b.c", role: "admin" }, action: "x", target: "y", reason: "append only" }),
     );
-    await expect(deps.db.$executeRaw`UPDATE audit_log SET reason = 'changed'`).rejects.toThrow(/append-only/);
-    await expect(deps.db.$executeRaw`DELETE FROM audit_log`).rejects.toThrow(/append-only/);
-    await expect(deps.db.$executeRaw`TRUNCATE audit_log`).rejects.toThrow(/append-only/);
+    // Even the tables' owner (migrations) meets the trigger.
+    const owner = new pg.Client({ connectionString: testOwnerDatabaseUrl() });
+    await owner.connect();
+    try {
+      await expect(owner.query("UPDATE audit_log SET reason = 'changed'")).rejects.toThrow(/append-only/);
+      await expect(owner.query("DELETE FROM audit_log")).rejects.toThrow(/append-only/);
+      await expect(owner.query("TRUNCATE audit_log")).rejects.toThrow(/append-only/);
+    } finally {
+      await owner.end();
+    }
     expect(await deps.db.auditLog.count({ where: { reason: "append only" } })).toBe(1);
+  });
+
+  it("the service's own role may only add to it and read it, and cannot switch its trigger off", async () => {
+    const [who] = await deps.db.$queryRaw<{ user: string }[]>`SELECT current_user::text AS "user"`;
+    expect(who?.user).toMatch(/_app$/);
+    for (const statement of [
+      "UPDATE audit_log SET reason = 'changed'",
+      "DELETE FROM audit_log",
+      "TRUNCATE audit_log",
+      "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+      "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+      "ALTER TABLE accounts DROP CONSTRAINT accounts_balance_non_negative",
+      "DELETE FROM _prisma_migrations",
+    ]) {
+      await expect(deps.db.$executeRawUnsafe(statement), statement).rejects.toThrow(/permission denied|must be owner/);
+    }
+    await deps.db.$transaction((tx) =>
+      writeAudit(tx, { actor: { email: "a@b.c", role: "admin" }, action: "x", target: "y", reason: "still appends" }),
+    );
+    expect(await deps.db.auditLog.count({ where: { reason: "still appends" } })).toBe(1);
   });
 
   it("rolls back with the intervention it records", async () => {

@@ -1,76 +1,128 @@
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
-import { takeTokens, type TakeResult } from "~/server/resilience/token-bucket";
-import { resilienceMetrics } from "~/server/resilience/resilience-metrics";
-import { DUMMY_PASSWORD_HASH, verifyPassword } from "./passwords";
+import { counterOf } from "~/server/infra/metrics";
+import { idKey } from "~/server/infra/redis-keys";
+import { Semaphore } from "~/server/infra/semaphore";
+import { takeTokens, type BucketLimits } from "~/server/resilience/token-bucket";
+import { DUMMY_PASSWORD_HASH, hashPassword, needsRehash, verifyPassword } from "./passwords";
 import { createSession } from "./sessions";
 import type { AdminRole } from "~/generated/prisma/client";
 
 /**
- * Failed-sign-in budgets, as token buckets: per account 10 attempts refilling
- * one every 30 s (10 per 5 minutes); per client address three times that,
- * since operators behind one NAT share it. Only failures take a token, so
- * operators who sign in correctly are never limited.
+ * Sign-in budgets, as token buckets taken atomically BEFORE any password is
+ * hashed, so attempts in flight cannot overdraw them:
+ *  - per account: 10 attempts per 5 minutes (the contract);
+ *  - per client address: 100 per 5 minutes, a looser guard that sheds a
+ *    spray across many accounts from one address.
+ * A sign-in that succeeds gives its tokens back, so operators who type their
+ * password right are never counted. The address guard is skipped for an
+ * (address, account) pair that signed in successfully before, so an attacker
+ * behind the same NAT cannot lock a known operator out; failures against one
+ * account therefore never keep another account from signing in.
  */
 export const LOGIN_LIMIT = {
-  email: { burst: 10, perSecond: 10 / 300 },
-  ip: { burst: 30, perSecond: 30 / 300 },
-} as const;
+  account: { burst: 10, perSecond: 10 / 300 },
+  address: { burst: 100, perSecond: 100 / 300 },
+} as const satisfies Record<string, BucketLimits>;
 
-function loginBuckets(ip: string | null, email: string) {
-  return [
-    { key: `login:ip:${ip ?? "unknown"}`, limits: LOGIN_LIMIT.ip },
-    { key: `login:email:${email}`, limits: LOGIN_LIMIT.email },
-  ];
+/**
+ * Password hashing is deliberately expensive (passwords.ts): at most two run
+ * at once per process, a few more wait briefly, and beyond that a sign-in is
+ * refused with 503 rather than queueing CPU and memory without end.
+ */
+const hashing = new Semaphore(2, 32, 5_000);
+const BUSY_RETRY_MS = 1_000;
+
+const accountKey = (email: string) => idKey("login:acct", email);
+const addressKey = (ip: string) => idKey("login:addr", ip);
+const knownPairKey = (ip: string, email: string) => idKey("login:known", ip, email);
+
+type Budget = { giveBack: () => Promise<void> };
+
+function loginCounter(deps: Pick<Deps, "metrics">) {
+  return counterOf(deps.metrics.registry, "fp_login_attempts_total", "Sign-in attempts by outcome (succeeded, failed, limited, busy)", [
+    "outcome",
+  ] as const);
+}
+
+function limited(retryAfterMs: number): AppError {
+  return new AppError("RATE_LIMITED", "too many sign-in attempts; wait before trying again", { retryAfterMs });
 }
 
 /**
- * Checks the budget before any password work, so guessing costs the attacker
- * time and us nothing. Redis down: the limit is skipped (logged and counted)
- * rather than locking every operator out.
+ * Takes one token from each bucket that applies, or none: a later refusal
+ * gives back what was taken. Redis down: the limit is skipped (logged and
+ * counted) rather than locking every operator out; the hashing bound holds.
  */
-async function checkLoginBudget(deps: Deps, ip: string | null, email: string): Promise<void> {
-  let results: TakeResult[];
+async function takeBudget(deps: Deps, ip: string, email: string): Promise<Budget> {
+  const taken: { key: string; limits: BucketLimits }[] = [];
+  const giveBack = async () => {
+    await Promise.all(taken.map((t) => takeTokens(deps.redis, t.key, t.limits, -1).catch(() => undefined)));
+  };
   try {
-    // n = 0: is a token left? Nothing is taken until an attempt fails.
-    results = await Promise.all(loginBuckets(ip, email).map((b) => takeTokens(deps.redis, b.key, b.limits, 0)));
+    const known = (await deps.redis.exists(knownPairKey(ip, email))) === 1;
+    const buckets = [
+      ...(known ? [] : [{ key: addressKey(ip), limits: LOGIN_LIMIT.address }]),
+      { key: accountKey(email), limits: LOGIN_LIMIT.account },
+    ];
+    for (const bucket of buckets) {
+      const result = await takeTokens(deps.redis, bucket.key, bucket.limits, 1);
+      if (!result.allowed) {
+        await giveBack();
+        throw limited(result.msUntilNextToken);
+      }
+      taken.push(bucket);
+    }
   } catch (e) {
-    deps.metrics.degraded.inc({ component: "login-limit", reason: "redis-unavailable" });
-    resilienceMetrics(deps.metrics).rateLimitDecisions.inc({ procedure: "auth.login", decision: "fail_open" });
-    deps.log.warn({ err: e }, "login rate limit skipped: redis unavailable");
-    return;
+    if (e instanceof AppError) throw e;
+    await giveBack();
+    deps.metrics.degraded.inc({ component: "login-limit", reason: "redis_unavailable" });
+    deps.log.warn({ err: e }, "sign-in limit skipped: redis unavailable");
   }
-  const refused = results.filter((r) => !r.allowed);
-  if (refused.length > 0) {
-    resilienceMetrics(deps.metrics).rateLimitDecisions.inc({ procedure: "auth.login", decision: "limited" });
-    throw new AppError("RATE_LIMITED", "too many sign-in attempts; wait before trying again", {
-      retryAfterMs: Math.max(...refused.map((r) => r.msUntilNextToken)),
-    });
-  }
-}
-
-async function recordFailure(deps: Deps, ip: string | null, email: string): Promise<void> {
-  try {
-    await Promise.all(loginBuckets(ip, email).map((b) => takeTokens(deps.redis, b.key, b.limits, 1)));
-  } catch (e) {
-    deps.log.warn({ err: e }, "could not record a failed sign-in");
-  }
+  return { giveBack };
 }
 
 export async function login(
   deps: Deps,
   input: { email: string; password: string; ip: string | null; userAgent: string | null },
 ): Promise<{ token: string; expiresAt: Date; user: { email: string; role: AdminRole } }> {
-  await checkLoginBudget(deps, input.ip, input.email);
-  const user = await deps.db.adminUser.findUnique({
-    where: { email: input.email },
-    select: { id: true, email: true, role: true, passwordHash: true, disabledAt: true },
-  });
-  const ok = await verifyPassword(input.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+  const counter = loginCounter(deps);
+  const ip = input.ip ?? "unknown";
+  let budget: Budget;
+  try {
+    budget = await takeBudget(deps, ip, input.email);
+  } catch (e) {
+    counter.inc({ outcome: "limited" });
+    throw e;
+  }
+  const release = await hashing.acquire();
+  if (!release) {
+    // Our own overload, not the caller's guess: it costs them no attempt.
+    await budget.giveBack();
+    counter.inc({ outcome: "busy" });
+    throw new AppError("UNAVAILABLE", "too many sign-ins at once; retry shortly", { retryAfterMs: BUSY_RETRY_MS });
+  }
+  let user: { id: string; email: string; role: AdminRole; passwordHash: string; disabledAt: Date | null } | null;
+  let ok: boolean;
+  try {
+    user = await deps.db.adminUser.findUnique({
+      where: { email: input.email },
+      select: { id: true, email: true, role: true, passwordHash: true, disabledAt: true },
+    });
+    ok = await verifyPassword(input.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+  } finally {
+    release();
+  }
   if (!user || !ok || user.disabledAt) {
-    await recordFailure(deps, input.ip, input.email);
+    counter.inc({ outcome: "failed" });
     throw new AppError("UNAUTHENTICATED", "email or password is wrong");
   }
+  counter.inc({ outcome: "succeeded" });
+  await budget.giveBack();
+  await deps.redis
+    .set(knownPairKey(ip, input.email), "1", "EX", deps.env.SESSION_TTL_S)
+    .catch((err: unknown) => deps.log.debug({ err }, "could not remember a known sign-in address"));
+  if (needsRehash(user.passwordHash)) await upgradeHash(deps, user.id, input.password);
   const session = await createSession(deps.db, deps.clock, {
     userId: user.id,
     ttlSeconds: deps.env.SESSION_TTL_S,
@@ -78,4 +130,18 @@ export async function login(
     userAgent: input.userAgent,
   });
   return { ...session, user: { email: user.email, role: user.role } };
+}
+
+/** Re-hashes a password stored under weaker parameters, now that we know it. Best effort. */
+async function upgradeHash(deps: Deps, userId: string, password: string): Promise<void> {
+  const release = await hashing.acquire();
+  if (!release) return;
+  try {
+    const passwordHash = await hashPassword(password);
+    await deps.db.adminUser.update({ where: { id: userId }, data: { passwordHash } });
+  } catch (err) {
+    deps.log.warn({ err, userId }, "could not upgrade a password hash");
+  } finally {
+    release();
+  }
 }

@@ -3,7 +3,18 @@ import type { Clock } from "~/server/infra/clock";
 import type { AdminRole } from "~/generated/prisma/client";
 import { randomSecret, sha256Hex } from "./tokens";
 
+/**
+ * The session cookie. Over HTTPS it carries the `__Host-` prefix, which the
+ * browser only accepts with `Secure`, `Path=/` and no `Domain`: no subdomain
+ * and no plain-HTTP page can plant or overwrite it. Plain HTTP (a local set-up)
+ * cannot use the prefix, so there the name is bare.
+ */
 export const SESSION_COOKIE = "fp_session";
+export const SECURE_SESSION_COOKIE = "__Host-fp_session";
+
+export function sessionCookieName(secure: boolean): string {
+  return secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+}
 
 export type AdminPrincipal = {
   kind: "admin";
@@ -55,7 +66,7 @@ export async function revokeSession(db: Db, clock: Clock, sessionId: string): Pr
 
 export function sessionCookie(token: string, maxAgeSeconds: number, secure: boolean): string {
   return [
-    `${SESSION_COOKIE}=${token}`,
+    `${sessionCookieName(secure)}=${token}`,
     "Path=/",
     "HttpOnly",
     "SameSite=Lax",
@@ -68,12 +79,23 @@ export function clearSessionCookie(secure: boolean): string {
   return sessionCookie("", 0, secure);
 }
 
+/** A cookie's value; null when absent or not decodable (a malformed cookie is no session, not an error). */
 export function readCookie(header: string | null | undefined, name: string): string | null {
   if (!header) return null;
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (part.slice(0, eq).trim() !== name) continue;
+    try {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return null;
+    }
   }
   return null;
+}
+
+/** The session token a request carries, under the cookie name its scheme allows. */
+export function readSessionToken(cookieHeader: string | null | undefined, secure: boolean): string | null {
+  return readCookie(cookieHeader, sessionCookieName(secure));
 }

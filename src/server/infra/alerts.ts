@@ -1,6 +1,5 @@
-import client from "prom-client";
 import type { Deps } from "./deps";
-import type { Metrics } from "./metrics";
+import { counterOf, type Metrics } from "./metrics";
 
 export type Alert = {
   /** Stable machine name, e.g. `circuit.open`, `refund.failed`. */
@@ -12,18 +11,11 @@ export type Alert = {
 
 export const ALERT_TIMEOUT_MS = 2_000;
 
-function alertCounter(metrics: Metrics): client.Counter<"kind" | "outcome"> {
-  const name = "fp_alerts_total";
-  // Reused when another copy of this module (Next's bundles) registered it first.
-  return (
-    (metrics.registry.getSingleMetric(name) as client.Counter<"kind" | "outcome"> | undefined) ??
-    new client.Counter({
-      name,
-      help: "Alert webhook deliveries by kind and outcome (sent, failed, not_configured)",
-      labelNames: ["kind", "outcome"] as const,
-      registers: [metrics.registry],
-    })
-  );
+function alertCounter(metrics: Metrics) {
+  return counterOf(metrics.registry, "fp_alerts_total", "Alert webhook deliveries by kind and outcome (sent, failed, not_configured)", [
+    "kind",
+    "outcome",
+  ] as const);
 }
 
 /**

@@ -125,21 +125,43 @@ function pgCode(e: unknown): string | undefined {
 }
 
 /**
+ * This process's own overload: every pooled connection busy past the pool wait
+ * (pg-pool's checkout timeout, Prisma's transaction `maxWait`). Not a failure
+ * of PostgreSQL, so no circuit breaker counts it.
+ */
+function isLocalOverload(e: unknown, prismaCode: string | undefined, message: string): boolean {
+  return (
+    prismaCode === "P2024" ||
+    /timeout exceeded when trying to connect|Unable to start a transaction in the given time/i.test(message) ||
+    (e instanceof Error && e.cause !== undefined && e.cause !== e && isLocalOverload(e.cause, undefined, String((e.cause as Error).message ?? "")))
+  );
+}
+
+/**
  * Turns a database failure that is about the infrastructure (pool exhausted,
  * transaction timeout, connection lost, statement timeout) into a typed,
- * retryable error; anything else is returned unchanged.
+ * retryable error; anything else is returned unchanged. A pool that stayed
+ * busy is marked `details.overload`: it says this process is saturated, not
+ * that the database failed.
  */
 export function mapDbError(e: unknown): unknown {
   if (e instanceof AppError) return e;
   const prismaCode = e instanceof Prisma.PrismaClientKnownRequestError ? e.code : undefined;
   const sqlState = pgCode(e);
   const message = e instanceof Error ? e.message : String(e);
+  if (isLocalOverload(e, prismaCode, message)) {
+    return new AppError("UNAVAILABLE", "this instance is busy: every database connection is in use; retry shortly", {
+      retryAfterMs: 500,
+      details: { overload: "pool" },
+      cause: e,
+    });
+  }
   const infra =
     (prismaCode !== undefined && RETRYABLE_PRISMA_CODES.has(prismaCode)) ||
     (sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState)) ||
     e instanceof Prisma.PrismaClientInitializationError ||
     e instanceof Prisma.PrismaClientUnknownRequestError ||
-    /timeout exceeded when trying to connect|Connection terminated|not queryable|ECONNREFUSED|ECONNRESET|terminating connection|Transaction already closed|Unable to start a transaction/i.test(
+    /Connection terminated|not queryable|ECONNREFUSED|ECONNRESET|terminating connection|Transaction already closed/i.test(
       message,
     );
   if (infra) {

@@ -56,6 +56,34 @@ export const envSchema = {
   REDIS_COMMAND_TIMEOUT_MS: int(500, 10, 60_000).describe("a Redis command fails (typed, fast) after this"),
   SESSION_TTL_S: int(8 * 3600, 60, 30 * 86_400).describe("admin session lifetime"),
   BODY_LIMIT_BYTES: int(64 * 1024, 1024, 10 * 1024 * 1024).describe("largest accepted request body (413 above)"),
+  BATCH_MAX: int(20, 1, 100).describe("most calls in one tRPC batch (`?batch=1`); more → 400 and nothing runs"),
+  KEY_RATE_LIMIT_PER_SECOND: z.coerce
+    .number()
+    .positive()
+    .max(1_000_000)
+    .default(2000)
+    .describe("token bucket per API key: refill per second (admins change it live)"),
+  KEY_RATE_LIMIT_BURST: int(4000, 1, 10_000_000).describe("token bucket per API key: capacity"),
+  MAX_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .describe("calls one process works on at once; past it 503 `UNAVAILABLE` at once (default: 16 × `DB_POOL_MAX`)"),
+  TRUST_PROXY: z
+    .enum(["0", "1"])
+    .optional()
+    .transform((v) => v === "1")
+    .describe(
+      "unset: the client address is the socket's and `X-Forwarded-*` is ignored; `1`: one proxy of yours sits in front, so the client address is the last `X-Forwarded-For` entry and `X-Forwarded-Proto`/`-Host` are believed",
+    ),
+  METRICS_TOKEN: z
+    .string()
+    .min(16, "at least 16 characters")
+    .max(200)
+    .optional()
+    .describe("when set, `/api/metrics` wants `Authorization: Bearer <it>`"),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info")

@@ -44,3 +44,33 @@ export function getMetrics(): Metrics {
   store.__fpMetrics ??= create();
   return store.__fpMetrics;
 }
+
+/**
+ * A counter or gauge of `registry`, registered on first use. A registry can be
+ * reached from more than one copy of a module (the HTTP server and Next's
+ * bundles), so an existing metric of the same name is reused rather than
+ * registered twice.
+ */
+export function counterOf<L extends string>(
+  registry: Metrics["registry"],
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+): client.Counter<L> {
+  return (
+    (registry.getSingleMetric(name) as client.Counter<L> | undefined) ??
+    new client.Counter({ name, help, labelNames, registers: [registry] })
+  );
+}
+
+export function gaugeOf<L extends string>(
+  registry: Metrics["registry"],
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+): client.Gauge<L> {
+  return (
+    (registry.getSingleMetric(name) as client.Gauge<L> | undefined) ??
+    new client.Gauge({ name, help, labelNames, registers: [registry] })
+  );
+}

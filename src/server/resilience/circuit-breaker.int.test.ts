@@ -4,6 +4,8 @@ import { ManualClock } from "~/server/infra/clock";
 import { AppError } from "~/server/infra/app-error";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { adminCaller } from "~/test/api";
+import { createCaller } from "~/server/api/root";
+import { createContextInner } from "~/server/api/context";
 import { admitCall, circuitKeys, getCircuit, isInfrastructureFailure, recordOutcome, type CircuitName } from "./circuit-breaker";
 import { forceCircuit, resetCircuit } from "./circuit-control";
 import { startSettingsSync, type SettingsSync } from "~/server/infra/settings-sync";
@@ -302,7 +304,9 @@ describe("forced states (operators)", () => {
 
     const forced = await op.caller.circuit.force({ name: "flashSale.purchase", state: "HALF_OPEN", reason: "canary the new pool" });
     expect(forced).toMatchObject({ name: "flashSale.purchase", state: "HALF_OPEN", forcedBy: op.email });
-    const reset = await op.caller.circuit.reset({ name: "flashSale.purchase", reason: "canary fine" });
+    // Another request of the same operator: its own X-Request-Id.
+    const again = createCaller(createContextInner({ deps: a, sessionToken: op.token, requestId: "reset-req-1" }));
+    const reset = await again.circuit.reset({ name: "flashSale.purchase", reason: "canary fine" });
     expect(reset).toMatchObject({ state: "CLOSED", forcedBy: null });
 
     const audit = await a.db.auditLog.findMany({ where: { actor: op.email }, orderBy: { id: "asc" } });

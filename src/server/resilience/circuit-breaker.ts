@@ -268,14 +268,15 @@ export async function recordOutcome(deps: Deps, ticket: CircuitTicket, outcome: 
 /**
  * Whether a failure is the infrastructure's (what a breaker counts): AppError
  * codes in INFRASTRUCTURE_CODES (UNAVAILABLE, INTERNAL), raw database/Redis
- * outages, and any error that is not an AppError (a bug or a failpoint).
+ * outages, and any error that is not an AppError (a bug or a failpoint) —
+ * but not this process's own overload (every pooled connection busy).
  * Business answers (INSUFFICIENT_BALANCE, SOLD_OUT, RATE_LIMITED…) never count.
  */
 export function isInfrastructureFailure(error: unknown): boolean {
   let cause: unknown = error;
   // tRPC wraps what a procedure threw; the AppError (if any) is its cause.
   if (cause instanceof Error && cause.name === "TRPCError") cause = (cause as Error & { cause?: unknown }).cause ?? cause;
-  if (cause instanceof AppError) return INFRASTRUCTURE_CODES.has(cause.code);
+  if (cause instanceof AppError) return isDependencyFailure(cause);
   if (cause instanceof Error && cause.name === "TRPCError") {
     // Raised by tRPC itself (bad input, unknown procedure…): the caller's problem.
     const code = (cause as Error & { code?: string }).code;
@@ -283,8 +284,13 @@ export function isInfrastructureFailure(error: unknown): boolean {
   }
   if (cause instanceof Error && cause.name === "ZodError") return false;
   const mapped = isRedisUnavailable(cause) ? redisUnavailable(cause) : mapDbError(cause);
-  if (mapped instanceof AppError) return INFRASTRUCTURE_CODES.has(mapped.code);
+  if (mapped instanceof AppError) return isDependencyFailure(mapped);
   return true;
+}
+
+/** This process's own overload (a busy pool) says nothing about the dependency. */
+function isDependencyFailure(e: AppError): boolean {
+  return INFRASTRUCTURE_CODES.has(e.code) && e.details?.overload === undefined;
 }
 
 function toView(name: CircuitName, r: Reply): CircuitView {

@@ -18,7 +18,7 @@ describe("account lock", () => {
 
   it("is exclusive, waits a bounded time, then answers OPERATION_LOCKED with a hint", async () => {
     const key = accountLockKey(uid("u"), "points");
-    expect(key).toMatch(/^lock:user:u-[0-9a-f]+:creditType:points$/);
+    expect(key).toMatch(/^lock:acct:14:u-[0-9a-f]{12}:6:points$/);
     const first = await acquireLock(deps, key, { ttlMs: 5000, waitMs: 0 });
     expect(first.kind).toBe("held");
     // Stored under the service's prefix, with the TTL asked for.

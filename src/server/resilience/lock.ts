@@ -2,6 +2,7 @@ import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock
 import type { Deps } from "~/server/infra/deps";
 import type { Redis } from "~/server/infra/redis";
 import { AppError } from "~/server/infra/app-error";
+import { idKey } from "~/server/infra/redis-keys";
 
 /**
  * The account lock. It only reduces contention on a hot account (waiters queue
@@ -15,8 +16,9 @@ export type AccountLock =
   /** Redis could not be asked: continue on the Postgres path alone. */
   | { kind: "degraded"; release: () => Promise<void> };
 
+/** The lock of one account; ids are length-prefixed, so no two accounts share it. */
 export function accountLockKey(userId: string, creditTypeId: string): string {
-  return `lock:user:${userId}:creditType:${creditTypeId}`;
+  return idKey("lock:acct", userId, creditTypeId);
 }
 
 

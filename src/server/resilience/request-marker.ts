@@ -1,4 +1,5 @@
 import type { Deps } from "~/server/infra/deps";
+import { idPart } from "~/server/infra/redis-keys";
 import type { StoredRequest } from "./request-record";
 
 /**
@@ -10,15 +11,15 @@ import type { StoredRequest } from "./request-record";
  */
 
 // Both keys of one request share a hash tag, so the script below also runs on a cluster.
-const markerKey = (principal: string, requestId: string) => `rr:{${principal}:${requestId}}:m`;
-const cacheKey = (principal: string, requestId: string) => `rr:{${principal}:${requestId}}:r`;
+const markerKey = (principal: string, requestId: string) => `rr:{${idPart(principal)}:${idPart(requestId)}}:m`;
+const cacheKey = (principal: string, requestId: string) => `rr:{${idPart(principal)}:${idPart(requestId)}}:r`;
 
 /** KEYS: cache, marker. ARGV: input hash, marker TTL (ms). */
 const BEGIN_SCRIPT = `
 local cached = redis.call('GET', KEYS[1])
 if cached then return {'cache', cached} end
 if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {'claimed'} end
-return {'taken'}`;
+return {'taken', redis.call('GET', KEYS[2]) or ''}`;
 /** The cache only speeds up hot replays; Postgres keeps the record for REQUEST_ID_TTL_S. */
 const CACHE_TTL_S = 3600;
 
@@ -27,7 +28,11 @@ export function markerTtlMs(env: Deps["env"]): number {
   return env.LOCK_WAIT_MS + 2 * env.DB_POOL_WAIT_MS + env.DB_TX_TIMEOUT_MS + 1000;
 }
 
-export type MarkerBegin = { kind: "cache"; rec: StoredRequest } | { kind: "claimed" | "taken" | "skipped" };
+export type MarkerBegin =
+  | { kind: "cache"; rec: StoredRequest }
+  /** Another execution holds the marker; `hash` is the input hash it runs with. */
+  | { kind: "taken"; hash: string | null }
+  | { kind: "claimed" | "skipped" };
 
 /** The marker and cache of one request id of one caller. */
 export class RequestMarker {
@@ -78,10 +83,10 @@ export class RequestMarker {
       try {
         return { kind: "cache", rec: JSON.parse(value) as StoredRequest };
       } catch {
-        return { kind: "taken" };
+        return { kind: "taken", hash: null };
       }
     }
-    return { kind: kind === "claimed" ? "claimed" : "taken" };
+    return kind === "claimed" ? { kind: "claimed" } : { kind: "taken", hash: value || null };
   }
 
   /** Drops the marker, caching the outcome first when there is one to replay. */

@@ -34,6 +34,7 @@ export const RECORDED_ERROR_CODES: ReadonlySet<AppErrorCode> = new Set<AppErrorC
   "ITEM_NOT_FOUND",
   "SOLD_OUT",
   "REFUND_EXCEEDS_DEBIT",
+  "BALANCE_LIMIT_EXCEEDED",
   "CONFLICT",
 ]);
 

@@ -1,25 +1,10 @@
-import client from "prom-client";
-import type { Metrics } from "~/server/infra/metrics";
+import { counterOf, gaugeOf, type Metrics } from "~/server/infra/metrics";
 
-/**
- * Metrics of admission control (rate limiter, circuit breakers, switches,
- * request-id replay). A registry can be reached from more than one copy of
- * this module (the HTTP server and Next's bundles), so an existing metric of
- * the same name is reused rather than registered twice.
- */
+/** Metrics of admission control (rate limiter, circuit breakers, switches, request-id replay). */
 function create(registry: Metrics["registry"]) {
-  function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): client.Counter<L> {
-    return (
-      (registry.getSingleMetric(name) as client.Counter<L> | undefined) ??
-      new client.Counter({ name, help, labelNames, registers: [registry] })
-    );
-  }
-  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): client.Gauge<L> {
-    return (
-      (registry.getSingleMetric(name) as client.Gauge<L> | undefined) ??
-      new client.Gauge({ name, help, labelNames, registers: [registry] })
-    );
-  }
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    counterOf(registry, name, help, labelNames);
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) => gaugeOf(registry, name, help, labelNames);
   return {
     rateLimitDecisions: counter(
       "fp_rate_limit_decisions_total",

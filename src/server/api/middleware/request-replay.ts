@@ -65,6 +65,11 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
     // Another execution holds the marker, or Redis is down: Postgres may already have the answer.
     const rec = await stored();
     if (rec) return serve(rec, "stored");
+    if (begun.kind === "taken" && begun.hash !== null && begun.hash !== hash) {
+      // The same id, running right now with another input: a reuse, not a retry.
+      counter.inc({ outcome: "mismatch" });
+      throw new AppError("IDEMPOTENCY_KEY_REUSED", "X-Request-Id is in use by a request with another procedure or input");
+    }
     if (begun.kind === "taken") {
       counter.inc({ outcome: "in_flight" });
       throw new AppError("DUPLICATE_REQUEST_IN_FLIGHT", "a request with this X-Request-Id is still running; retry shortly", {

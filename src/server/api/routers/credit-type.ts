@@ -3,6 +3,7 @@ import { createTRPCRouter, principalProcedure } from "../trpc";
 import { ZId } from "../schemas";
 import { createCreditType, listCreditTypes } from "~/server/credit/credit-types";
 import { auditActorOf } from "~/server/identity/principal";
+import { requestReplay } from "../middleware/request-replay";
 
 export const ZCreditTypeCreateSchema = z
   .object({
@@ -20,6 +21,7 @@ export const creditTypeRouter = createTRPCRouter({
 
   create: principalProcedure({ scope: "catalog", role: "admin" })
     .input(ZCreditTypeCreateSchema)
+    .use(requestReplay)
     .mutation(({ ctx, input }) =>
       createCreditType(
         ctx.deps,

@@ -5,7 +5,8 @@
 -- ARGV[1]  refill rate, tokens per second (may be fractional)
 -- ARGV[2]  burst: the bucket's capacity
 -- ARGV[3]  n: tokens to take; 0 = peek (allowed when at least one token is
---          left, nothing taken, nothing written)
+--          left, nothing taken, nothing written); negative = give tokens back
+--          (never refused, never above the burst)
 -- returns  {allowed 0|1, whole tokens remaining, ms until the next token}
 --          refused: the ms until enough tokens for this request
 local rate = tonumber(ARGV[1])
@@ -36,7 +37,8 @@ if tokens < need then
 end
 
 tokens = tokens - n
-if n > 0 then
+if tokens > burst then tokens = burst end
+if n ~= 0 then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
   -- Once full again the bucket is the same as no bucket: let the key go then.
   redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
