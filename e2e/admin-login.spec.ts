@@ -58,15 +58,14 @@ test("a rate-limited sign-in says when to try again", async ({ page }) => {
       status: 429,
       contentType: "application/json",
       headers: { "retry-after": "42" },
-      body: JSON.stringify([
-        {
-          error: {
-            message: "too many sign-in attempts; wait before trying again",
-            code: -32029,
-            data: { code: "TOO_MANY_REQUESTS", httpStatus: 429, path: "auth.login", appCode: "RATE_LIMITED", retryAfterMs: 41_200 },
-          },
+      // Sign-in is never batched: a single call's error shape.
+      body: JSON.stringify({
+        error: {
+          message: "too many sign-in attempts; wait before trying again",
+          code: -32029,
+          data: { code: "TOO_MANY_REQUESTS", httpStatus: 429, path: "auth.login", appCode: "RATE_LIMITED", retryAfterMs: 41_200 },
         },
-      ]),
+      }),
     }),
   );
   await page.goto("/admin/login");

@@ -5,7 +5,7 @@
  * With API_ONLY=1 Next is never loaded, which keeps promises fast on Node 20.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Server as NetServer, type AddressInfo } from "node:net";
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps, type Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
@@ -29,12 +29,13 @@ export type RunningServer = {
   /** Stops at once, cutting open connections (tests). */
   close: () => Promise<void>;
   /**
-   * Graceful stop: /api/health answers 503 `draining`, no new connections are
-   * taken, the requests in flight finish (each connection closes after its
-   * answer), and after `timeoutMs` whatever is left is cut. Resolves with how
-   * many connections had to be cut.
+   * Graceful stop: /api/health answers 503 `draining` at once, and for
+   * `graceMs` new connections are still served (a balancer needs a moment to
+   * notice), each closing after its answer; then no new connection is taken,
+   * the requests in flight finish, and after `timeoutMs` whatever is left is
+   * cut. Resolves with how many requests had to be cut.
    */
-  drain: (timeoutMs: number) => Promise<{ cut: number }>;
+  drain: (opts: { graceMs: number; timeoutMs: number }) => Promise<{ cut: number }>;
 };
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
@@ -48,7 +49,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await app.prepare();
     next = app.getRequestHandler();
   }
+  // Requests being answered, and when the last one came: a drain waits for both to settle.
+  let active = 0;
+  let lastRequestAt = 0;
   const server = createServer((req, res) => {
+    active++;
+    lastRequestAt = Date.now();
+    res.once("close", () => active--);
     if (api.handle(req, res)) return;
     const { secure } = clientInfo(req, deps.env.TRUST_PROXY);
     setPageSecurityHeaders(req, res, { secure, dev: opts.dev ?? false });
@@ -74,12 +81,6 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address === "::" ? "::1" : addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
 
-  const connections = new Set<import("node:net").Socket>();
-  server.on("connection", (socket) => {
-    connections.add(socket);
-    socket.once("close", () => connections.delete(socket));
-  });
-
   return {
     server,
     url: `http://${host}:${addr.port}`,
@@ -88,26 +89,34 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-    drain: async (timeoutMs) => {
+    drain: async ({ graceMs, timeoutMs }) => {
+      // From now on every answer closes its connection (`connection: close`),
+      // so keep-alive clients reconnect elsewhere without being cut mid-request.
       state.draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      // A keep-alive connection that goes idle later closes then.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
-      const outcome = await Promise.race([closed.then(() => "closed" as const), timedOut]);
-      clearInterval(sweep);
-      clearTimeout(timer);
-      const cut = outcome === "timeout" ? connections.size : 0;
-      if (cut > 0) {
-        server.closeAllConnections();
-        await closed;
-      }
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      await sleep(graceMs);
+      // Stop listening, but unlike http's own close() leave the open
+      // connections alone: one just accepted may hold a request not yet read.
+      const closed = new Promise<void>((resolve) => netClose.call(server, () => resolve()));
+      const deadline = Date.now() + timeoutMs;
+      // Settled: nothing being answered, and no request for a moment.
+      while (Date.now() < deadline && (active > 0 || Date.now() - lastRequestAt < QUIET_MS)) await sleep(25);
+      const cut = active;
+      // What is left is idle keep-alive connections (or, past the deadline, requests still running).
+      server.closeAllConnections();
+      await closed;
       return { cut };
     },
   };
 }
+
+/** `net.Server#close`: stops listening without closing connections (http's own close() also drops idle ones). */
+const netClose = NetServer.prototype.close;
+/** A drain ends once no request has arrived for this long (and none is being answered). */
+const QUIET_MS = 200;
+
+/** How long a stopping instance still takes new connections (answering 503 on health) before it stops listening. */
+export const DRAIN_GRACE_MS = 1_000;
 
 /**
  * How long a shutdown waits for the requests in flight: the longest one can
@@ -142,8 +151,8 @@ async function main(): Promise<void> {
     stopping = true;
     const timeoutMs = drainTimeoutMs(env);
     deps.log.info({ signal, timeoutMs }, "draining: finishing the requests in flight");
-    const { cut } = await running.drain(timeoutMs);
-    if (cut > 0) deps.log.warn({ cut }, "connections still busy after the drain timeout were cut");
+    const { cut } = await running.drain({ graceMs: DRAIN_GRACE_MS, timeoutMs });
+    if (cut > 0) deps.log.warn({ cut }, "requests still running after the drain timeout were cut");
     await settingsSync.stop();
     await closeDeps(deps);
     deps.log.info("stopped");

@@ -33,9 +33,10 @@ export const LOGIN_LIMIT = {
 const hashing = new Semaphore(2, 32, 5_000);
 const BUSY_RETRY_MS = 1_000;
 
-const accountKey = (email: string) => idKey("login:acct", email);
-const addressKey = (ip: string) => idKey("login:addr", ip);
-const knownPairKey = (ip: string, email: string) => idKey("login:known", ip, email);
+/** The Redis keys of one sign-in: its account's bucket, its address's bucket, and the known-pair mark. */
+export function loginBucketKeys(ip: string, email: string): { account: string; address: string; known: string } {
+  return { account: idKey("login:acct", email), address: idKey("login:addr", ip), known: idKey("login:known", ip, email) };
+}
 
 type Budget = { giveBack: () => Promise<void> };
 
@@ -60,10 +61,11 @@ async function takeBudget(deps: Deps, ip: string, email: string): Promise<Budget
     await Promise.all(taken.map((t) => takeTokens(deps.redis, t.key, t.limits, -1).catch(() => undefined)));
   };
   try {
-    const known = (await deps.redis.exists(knownPairKey(ip, email))) === 1;
+    const keys = loginBucketKeys(ip, email);
+    const known = (await deps.redis.exists(keys.known)) === 1;
     const buckets = [
-      ...(known ? [] : [{ key: addressKey(ip), limits: LOGIN_LIMIT.address }]),
-      { key: accountKey(email), limits: LOGIN_LIMIT.account },
+      ...(known ? [] : [{ key: keys.address, limits: LOGIN_LIMIT.address }]),
+      { key: keys.account, limits: LOGIN_LIMIT.account },
     ];
     for (const bucket of buckets) {
       const result = await takeTokens(deps.redis, bucket.key, bucket.limits, 1);
@@ -120,7 +122,7 @@ export async function login(
   counter.inc({ outcome: "succeeded" });
   await budget.giveBack();
   await deps.redis
-    .set(knownPairKey(ip, input.email), "1", "EX", deps.env.SESSION_TTL_S)
+    .set(loginBucketKeys(ip, input.email).known, "1", "EX", deps.env.SESSION_TTL_S)
     .catch((err: unknown) => deps.log.debug({ err }, "could not remember a known sign-in address"));
   if (needsRehash(user.passwordHash)) await upgradeHash(deps, user.id, input.password);
   const session = await createSession(deps.db, deps.clock, {

@@ -4,8 +4,19 @@ import { z } from "zod";
 import { AppError, APP_ERROR_CODES, INFRASTRUCTURE_CODES } from "~/server/infra/app-error";
 import { circuitKeys, isInfrastructureFailure, STATE_GAUGE } from "./circuit-breaker";
 import { luaSource } from "~/server/infra/lua";
+import { mapDbError } from "~/server/infra/db";
 
 describe("isInfrastructureFailure", () => {
+  it("does not count this process's own overload (a pool that stayed busy) as the database failing", () => {
+    for (const message of ["timeout exceeded when trying to connect", "Transaction API error: Unable to start a transaction in the given time."]) {
+      const mapped = mapDbError(new Error(message));
+      expect(mapped).toMatchObject({ code: "UNAVAILABLE", details: { overload: "pool" } });
+      expect(isInfrastructureFailure(mapped)).toBe(false);
+      expect(isInfrastructureFailure(new Error(message))).toBe(false);
+    }
+    expect(isInfrastructureFailure(new Error("Connection terminated unexpectedly"))).toBe(true);
+  });
+
   it("counts exactly the infrastructure AppError codes, bare or wrapped by tRPC", () => {
     for (const code of APP_ERROR_CODES) {
       const err = new AppError(code, "x");
