@@ -29,6 +29,13 @@ export const ZBalanceChangeRequestSchema = z
   })
   .strict() satisfies z.ZodType<BalanceChangeRequest>;
 
+/** Most items in one `credit.batchDeduct` / `credit.batchGrant`. */
+export const BALANCE_BATCH_ITEMS_MAX = 1000;
+
+export const ZBalanceBatchSchema = z
+  .object({ items: z.array(ZBalanceChangeRequestSchema).min(1).max(BALANCE_BATCH_ITEMS_MAX) })
+  .strict();
+
 /**
  * Keyset page fields shared by every list. `direction` is what tRPC's infinite
  * query helpers add to the input; pages only go forward.

@@ -1,4 +1,7 @@
-import type { RequestRecorder } from "~/server/resilience/request-record";
+import type { LedgerType } from "~/generated/prisma/client";
+import type { OperationType } from "~/server/operations/operation-log";
+import type { OutboxEventType } from "~/server/outbox/outbox";
+import type { RequestRecordTicket } from "~/server/resilience/request-record";
 
 /** A grant or a deduction as a service asks for it (the API validates it; docs/api.md). */
 export type BalanceChangeRequest = {
@@ -15,6 +18,15 @@ export type CallerInfo = {
   /** The caller's key (identity/principal.ts), or null for internal callers such as the seed. */
   principal: string | null;
   requestId: string | null;
-  /** X-Request-Id replay: records this request's result inside the effect's transaction. */
-  recordRequest?: RequestRecorder | null;
+  /** X-Request-Id replay: the record to write inside the effect's transaction. */
+  record?: RequestRecordTicket | null;
+};
+
+/** One balance change as the balance engine takes it. */
+export type BalanceChange = {
+  type: LedgerType;
+  operationType: OperationType;
+  eventType: OutboxEventType;
+  request: BalanceChangeRequest;
+  caller: CallerInfo;
 };

@@ -41,7 +41,13 @@ export const envSchema = {
     .describe("token bucket per user and credit type: refill per second (admins change it live)"),
   RATE_LIMIT_BURST: int(10, 1, 1_000_000).describe("token bucket per user and credit type: capacity"),
   LOCK_TTL_MS: int(10_000, 100, 600_000).describe("lifetime of an account lock"),
-  LOCK_WAIT_MS: int(1_000, 0, 60_000).describe("how long a request waits for an account lock before `OPERATION_LOCKED`"),
+  LOCK_WAIT_MS: int(1_000, 0, 60_000).describe(
+    "how long a balance change waits for its account (busy in another batch or locked by another instance) before `OPERATION_LOCKED`",
+  ),
+  BALANCE_BATCH_MAX: int(256, 1, 5_000).describe("most balance changes the engine applies in one transaction"),
+  BALANCE_BATCHES_IN_FLIGHT: int(4, 1, 64).describe(
+    "batches one process runs at once (each on its own connection, never two on one account)",
+  ),
   REQUEST_ID_TTL_S: int(86_400, 86_400, 30 * 86_400).describe("how long an `X-Request-Id` result is kept (at least 24 h)"),
   REFUND_MAX_ATTEMPTS: int(3, 1, 100).describe("refund attempts before `FAILED`"),
   REFUND_BACKOFF_BASE_MS: int(1_000, 1, 3_600_000).describe("first refund back-off step (doubles per attempt, full jitter)"),
@@ -55,7 +61,9 @@ export const envSchema = {
   DB_TX_TIMEOUT_MS: int(5_000, 100, 600_000).describe("transaction time limit"),
   REDIS_COMMAND_TIMEOUT_MS: int(500, 10, 60_000).describe("a Redis command fails (typed, fast) after this"),
   SESSION_TTL_S: int(8 * 3600, 60, 30 * 86_400).describe("admin session lifetime"),
-  BODY_LIMIT_BYTES: int(64 * 1024, 1024, 10 * 1024 * 1024).describe("largest accepted request body (413 above)"),
+  BODY_LIMIT_BYTES: int(256 * 1024, 1024, 10 * 1024 * 1024).describe(
+    "largest accepted request body (413 above); the default fits a `credit.batchDeduct` of 1,000 items",
+  ),
   BATCH_MAX: int(20, 1, 100).describe("most calls in one tRPC batch (`?batch=1`); more → 400 and nothing runs"),
   KEY_RATE_LIMIT_PER_SECOND: z.coerce
     .number()

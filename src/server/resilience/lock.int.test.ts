@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDeps, closeDeps, uid } from "~/test/deps";
 import type { Deps } from "~/server/infra/deps";
-import { isAppError } from "~/server/infra/app-error";
 import { sparePort, startOwnRedis, type OwnRedis } from "~/server/credit/testing";
-import { accountLockKey, acquireLock } from "./lock";
+import { accountLockKey, acquireLocks } from "./lock";
 
-describe("account lock", () => {
+describe("account locks", () => {
   let deps: Deps;
 
   beforeAll(async () => {
@@ -16,42 +15,50 @@ describe("account lock", () => {
     await closeDeps(deps);
   });
 
-  it("is exclusive, waits a bounded time, then answers OPERATION_LOCKED with a hint", async () => {
-    const key = accountLockKey(uid("u"), "points");
-    expect(key).toMatch(/^lock:acct:14:u-[0-9a-f]{12}:6:points$/);
-    const first = await acquireLock(deps, key, { ttlMs: 5000, waitMs: 0 });
-    expect(first.kind).toBe("held");
-    // Stored under the service's prefix, with the TTL asked for.
-    const pttl = await deps.redis.pttl(key);
-    expect(pttl).toBeGreaterThan(4000);
+  const keys = (n: number) => Array.from({ length: n }, () => accountLockKey(uid("u"), "points"));
 
+  it("takes every key of a batch in one call, exclusively, with the TTL asked for", async () => {
+    const [a, b, c] = keys(3) as [string, string, string];
+    expect(a).toMatch(/^lock:acct:14:u-[0-9a-f]{12}:6:points$/);
+    const first = await acquireLocks(deps, [a, b, c], 5000);
+    expect(first).toMatchObject({ degraded: false });
+    expect([...first.held].sort()).toEqual([a, b, c].sort());
+    expect(await deps.redis.pttl(a)).toBeGreaterThan(4000);
+
+    // Another holder gets none of them while they are held, and does not wait.
     const started = Date.now();
-    const second = await acquireLock(deps, key, { ttlMs: 5000, waitMs: 150 }).catch((e: unknown) => e);
-    const waited = Date.now() - started;
-    expect(isAppError(second, "OPERATION_LOCKED")).toBe(true);
-    expect((second as { retryAfterMs?: number }).retryAfterMs).toBeGreaterThan(0);
-    expect(waited).toBeGreaterThanOrEqual(140);
-    expect(waited).toBeLessThan(1000);
+    const second = await acquireLocks(deps, [b], 5000);
+    expect(second.held.size).toBe(0);
+    expect(Date.now() - started).toBeLessThan(200);
 
-    // A waiter gets it as soon as it is released.
-    const waiting = acquireLock(deps, key, { ttlMs: 5000, waitMs: 2000 });
-    await new Promise((r) => setTimeout(r, 50));
-    const releasedAt = Date.now();
     await first.release();
-    const third = await waiting;
-    expect(third.kind).toBe("held");
-    expect(Date.now() - releasedAt).toBeLessThan(500);
+    expect(await deps.redis.exists(a, b, c)).toBe(0);
+    const third = await acquireLocks(deps, [b], 5000);
+    expect([...third.held]).toEqual([b]);
     await third.release();
     // Releasing twice (or after expiry) is harmless.
     await third.release();
   });
 
+  it("when another holder has some keys, the free ones are still taken", async () => {
+    const [a, b, c, d] = keys(4) as [string, string, string, string];
+    const other = await acquireLocks(deps, [b, d], 5000);
+    const mine = await acquireLocks(deps, [a, b, c, d], 5000);
+    expect(mine.degraded).toBe(false);
+    expect([...mine.held].sort()).toEqual([a, c].sort());
+    await mine.release();
+    // Releasing mine left the other holder's keys alone.
+    expect(await deps.redis.exists(b, d)).toBe(2);
+    expect(await deps.redis.exists(a, c)).toBe(0);
+    await other.release();
+  });
+
   it("expires after its TTL, so a stalled holder cannot block the account", async () => {
-    const key = accountLockKey(uid("u"), "points");
-    const stalled = await acquireLock(deps, key, { ttlMs: 150, waitMs: 0 });
-    expect(stalled.kind).toBe("held");
-    const next = await acquireLock(deps, key, { ttlMs: 5000, waitMs: 1000 });
-    expect(next.kind).toBe("held");
+    const [key] = keys(1) as [string];
+    const stalled = await acquireLocks(deps, [key], 150);
+    await new Promise((r) => setTimeout(r, 250));
+    const next = await acquireLocks(deps, [key], 5000);
+    expect([...next.held]).toEqual([key]);
     // The stalled holder's late release does not free the new holder's lock.
     await stalled.release();
     expect(await deps.redis.exists(key)).toBe(1);
@@ -63,10 +70,12 @@ describe("account lock", () => {
     const noRedis = await createTestDeps({ REDIS_URL: `redis://127.0.0.1:${await sparePort()}` });
     try {
       const started = Date.now();
-      const lock = await acquireLock(noRedis, accountLockKey(uid("u"), "points"), { ttlMs: 5000, waitMs: 1000 });
-      expect(lock.kind).toBe("degraded");
+      const ks = keys(2);
+      const locks = await acquireLocks(noRedis, ks, 5000);
+      expect(locks.degraded).toBe(true);
+      expect([...locks.held].sort()).toEqual([...ks].sort());
       expect(Date.now() - started).toBeLessThan(200);
-      await lock.release();
+      await locks.release();
       expect(await noRedis.metrics.registry.getSingleMetricAsString("fp_degraded_total")).toMatch(/component="lock",reason="redis_unavailable"/);
     } finally {
       await closeDeps(noRedis);
@@ -79,14 +88,14 @@ describe("account lock", () => {
     try {
       own = await startOwnRedis();
       d = await createTestDeps({ REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: "200" });
-      const lock = await acquireLock(d, accountLockKey(uid("u"), "points"), { ttlMs: 5000, waitMs: 0 });
-      expect(lock.kind).toBe("held");
+      const locks = await acquireLocks(d, keys(2), 5000);
+      expect(locks.degraded).toBe(false);
       await own.kill();
       const started = Date.now();
-      await expect(lock.release()).resolves.toBeUndefined();
+      await expect(locks.release()).resolves.toBeUndefined();
       expect(Date.now() - started).toBeLessThan(1000);
-      const after = await acquireLock(d, accountLockKey(uid("u"), "points"), { ttlMs: 5000, waitMs: 1000 });
-      expect(after.kind).toBe("degraded");
+      const after = await acquireLocks(d, keys(1), 5000);
+      expect(after.degraded).toBe(true);
     } finally {
       if (d) await closeDeps(d);
       await own?.kill();

@@ -8,8 +8,19 @@ import { AppError, APP_ERROR_CODES, type AppErrorCode } from "~/server/infra/app
  * concurrent executions even when Redis is gone.
  */
 
-/** Writes the request's record inside the caller's transaction (once, at the end of the effect). */
-export type RequestRecorder = (tx: Tx, rec: { operationId: string | null; userId: string | null; response: unknown }) => Promise<void>;
+/**
+ * What a domain function needs to record an X-Request-Id's result inside the
+ * transaction of its effect. The writer sets `recorded` once that transaction
+ * committed with the record in it.
+ */
+export type RequestRecordTicket = {
+  principal: string;
+  requestId: string;
+  procedure: string;
+  inputHash: string;
+  ttlSeconds: number;
+  recorded: StoredRequest | null;
+};
 
 export type StoredRequest = {
   procedure: string;

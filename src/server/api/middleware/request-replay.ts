@@ -8,7 +8,7 @@ import {
   insertRequestRecord,
   RECORDED_ERROR_CODES,
   replayAnswer,
-  type RequestRecorder,
+  type RequestRecordTicket,
   type StoredRequest,
 } from "~/server/resilience/request-record";
 import { resilienceMetrics } from "~/server/resilience/resilience-metrics";
@@ -40,14 +40,14 @@ async function principalOf(ctx: Context): Promise<string | null> {
 /**
  * Put it right after `.input(…)` so the input it hashes is the validated one,
  * and before admission control, so a replay is served even while the caller is
- * rate limited. The procedure passes `ctx.recordRequest` to its domain
- * function, which calls it inside the transaction of the effect; procedures
+ * rate limited. The procedure passes `ctx.requestRecord` to its domain
+ * function, which writes it inside the transaction of the effect; procedures
  * that do not are recorded after the fact.
  */
-export const requestReplay = middleware<{ recordRequest: RequestRecorder | null }>(async ({ ctx, path, input, next }) => {
-  if (!ctx.requestIdFromClient) return next({ ctx: { recordRequest: null } });
+export const requestReplay = middleware<{ requestRecord: RequestRecordTicket | null }>(async ({ ctx, path, input, next }) => {
+  if (!ctx.requestIdFromClient) return next({ ctx: { requestRecord: null } });
   const principal = await principalOf(ctx);
-  if (!principal) return next({ ctx: { recordRequest: null } });
+  if (!principal) return next({ ctx: { requestRecord: null } });
 
   const { deps, requestId } = ctx;
   const counter = resilienceMetrics(deps.metrics).requestReplay;
@@ -82,26 +82,15 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
   // rolls back, and the stored result is served (the fence further down); the
   // common case — a new id — costs no query here.
 
-  let recorded: StoredRequest | null = null;
-  const recordRequest: RequestRecorder = async (tx, rec) => {
-    const row: StoredRequest = { procedure: path, inputHash: hash, outcome: "success", operationId: rec.operationId, response: rec.response };
-    const inserted = await insertRequestRecord(tx, {
-      ...row,
-      principal,
-      requestId,
-      userId: rec.userId,
-      now: deps.clock.now(),
-      ttlSeconds: deps.env.REQUEST_ID_TTL_S,
-    });
-    if (!inserted) {
-      // Another execution with this id committed first: this one must roll back.
-      throw new AppError("DUPLICATE_REQUEST_IN_FLIGHT", "a request with this X-Request-Id was already executed", {
-        retryAfterMs: IN_FLIGHT_RETRY_MS,
-        details: { replayFence: true },
-      });
-    }
-    recorded = row;
+  const ticket: RequestRecordTicket = {
+    principal,
+    requestId,
+    procedure: path,
+    inputHash: hash,
+    ttlSeconds: deps.env.REQUEST_ID_TTL_S,
+    recorded: null,
   };
+  let recorded: StoredRequest | null = null;
 
   /** Records outside the effect's transaction, best effort; false when that did not happen. */
   const recordOutside = (row: StoredRequest, what: string): Promise<boolean> =>
@@ -125,12 +114,13 @@ export const requestReplay = middleware<{ recordRequest: RequestRecorder | null 
 
   let result;
   try {
-    result = await next({ ctx: { recordRequest } });
+    result = await next({ ctx: { requestRecord: ticket } });
   } catch (e) {
     await marker.finish(null);
     throw e;
   }
   counter.inc({ outcome: "executed" });
+  recorded = ticket.recorded;
 
   if (result.ok) {
     if (!recorded) {

@@ -1,21 +1,22 @@
 import { z } from "zod";
 import { createTRPCRouter, principalProcedure, serviceProcedure } from "../trpc";
-import { ZAccountRef, ZBalanceChangeRequestSchema, ZPageFields } from "../schemas";
+import { ZAccountRef, ZBalanceBatchSchema, ZBalanceChangeRequestSchema, ZPageFields } from "../schemas";
 import { requestReplay } from "../middleware/request-replay";
 import { admission, requireSwitch } from "../middleware/admission";
 import { grantCredits } from "~/server/credit/grant";
 import { deductCredits } from "~/server/credit/deduct";
+import { batchDeduct, batchGrant } from "~/server/credit/batch";
 import { getAccount } from "~/server/credit/accounts";
 import { listLedger } from "~/server/credit/ledger";
 import type { CallerInfo } from "~/server/credit/types";
-import type { RequestRecorder } from "~/server/resilience/request-record";
+import type { RequestRecordTicket } from "~/server/resilience/request-record";
 import { principalKey, type Principal } from "~/server/identity/principal";
 
 export const ZLedgerQuerySchema = z.object({ ...ZAccountRef.shape, ...ZPageFields }).strict();
 
 /** Who asked, and how to record the answer for X-Request-Id replay. */
-function callerOf(ctx: { principal: Principal; requestId: string; recordRequest: RequestRecorder | null }): CallerInfo {
-  return { principal: principalKey(ctx.principal), requestId: ctx.requestId, recordRequest: ctx.recordRequest };
+function callerOf(ctx: { principal: Principal; requestId: string; requestRecord: RequestRecordTicket | null }): CallerInfo {
+  return { principal: principalKey(ctx.principal), requestId: ctx.requestId, record: ctx.requestRecord };
 }
 
 /** Reads a service makes and the dashboard shows. */
@@ -32,6 +33,18 @@ export const creditRouter = createTRPCRouter({
     .use(requestReplay)
     .use(admission("credit.deduct"))
     .mutation(({ ctx, input }) => deductCredits(ctx.deps, input, callerOf(ctx))),
+
+  batchGrant: serviceProcedure
+    .input(ZBalanceBatchSchema)
+    .use(requestReplay)
+    .mutation(({ ctx, input }) => batchGrant(ctx.deps, input.items, { principal: principalKey(ctx.principal) })),
+
+  // The breaker guards the call; each item takes its user's token inside.
+  batchDeduct: serviceProcedure
+    .input(ZBalanceBatchSchema)
+    .use(requestReplay)
+    .use(admission("credit.deduct", { bucket: () => null }))
+    .mutation(({ ctx, input }) => batchDeduct(ctx.deps, input.items, { principal: principalKey(ctx.principal) })),
 
   account: readProcedure
     .input(ZAccountRef)

@@ -1,0 +1,275 @@
+import { randomUUID } from "node:crypto";
+import type { Deps } from "~/server/infra/deps";
+import { AppError } from "~/server/infra/app-error";
+import { isForeignKeyViolation, isUniqueViolation, mapDbError } from "~/server/infra/db";
+import { sqlOf, type Query } from "~/server/infra/sql";
+import { failOperations, startOperations } from "~/server/operations/operation-log";
+import { acquireLocks } from "~/server/resilience/lock";
+import { planBatch, type BatchPlan, type PlanItem } from "./batch-plan";
+import {
+  readBatchState,
+  requestKey,
+  writeBatch,
+  type BatchWrite,
+  type RecordInsert,
+} from "./batch-statements";
+import { balanceChangeResult, type GrantResult } from "./results";
+import type { BalanceChange } from "./types";
+
+/**
+ * One batch of the balance engine, start to end:
+ *
+ *   1. in parallel: the account locks of the batch (one redlock call) and the
+ *      operation rows of every item marked `started` (one statement, one
+ *      commit for the whole batch);
+ *   2. one transaction: read what the batch needs (one statement), decide in
+ *      memory (batch-plan.ts), write everything (one statement), check that
+ *      every versioned update matched, commit;
+ *   3. release the locks.
+ *
+ * Items whose account is locked by another instance are handed back to the
+ * engine to try again; the rest get their own answer.
+ */
+
+/** A balance change inside the engine: the ids it will carry are fixed when it is submitted. */
+export type EngineItem = {
+  change: BalanceChange;
+  operationId: string;
+  transactionId: string;
+  lockKey: string;
+};
+
+export type ItemOutcome = { ok: true; result: GrantResult } | { ok: false; error: AppError };
+
+export type BatchRun = {
+  outcomes: Map<EngineItem, ItemOutcome>;
+  /** Items whose account another instance holds: not run, to be tried again. */
+  deferred: EngineItem[];
+};
+
+/** Passes through one batch after a versioned update found the account moved (only without the lock). */
+export const VERSION_RETRIES = 5;
+
+class AccountMoved extends Error {}
+
+export async function applyBatch(deps: Deps, items: readonly EngineItem[]): Promise<BatchRun> {
+  const sql = sqlOf(deps.db);
+  const outcomes = new Map<EngineItem, ItemOutcome>();
+  const lockKeys = [...new Set(items.map((i) => i.lockKey))];
+  const [locking, starting] = await Promise.allSettled([
+    acquireLocks(deps, lockKeys, deps.env.LOCK_TTL_MS),
+    startOperations(sql.query, items.map(operationStart), deps.clock.now()),
+  ]);
+  const locks = locking.status === "fulfilled" ? locking.value : null;
+  if (starting.status === "rejected") {
+    await locks?.release();
+    const error = asAppError(starting.reason);
+    for (const item of items) outcomes.set(item, { ok: false, error });
+    return { outcomes, deferred: [] };
+  }
+  const ready = locks ? items.filter((i) => locks.held.has(i.lockKey)) : [...items];
+  const deferred = locks ? items.filter((i) => !locks.held.has(i.lockKey)) : [];
+  try {
+    if (ready.length > 0) await runTransaction(deps, ready, outcomes);
+  } catch (e) {
+    const error = asAppError(e);
+    await failOperations(sql.query, ready.map((i) => i.operationId), error, deps.clock.now()).catch((fe: unknown) =>
+      deps.log.error({ err: fe, items: ready.length }, "could not mark the batch's operations failed"),
+    );
+    for (const item of ready) outcomes.set(item, { ok: false, error });
+  } finally {
+    await locks?.release();
+  }
+  return { outcomes, deferred };
+}
+
+function asAppError(e: unknown): AppError {
+  const mapped = mapDbError(e);
+  return mapped instanceof AppError ? mapped : new AppError("INTERNAL", "the balance change failed", { cause: mapped });
+}
+
+function operationStart(item: EngineItem) {
+  const { change } = item;
+  return {
+    id: item.operationId,
+    type: change.operationType,
+    userId: change.request.userId,
+    creditTypeId: change.request.creditTypeId,
+    principal: change.caller.principal,
+    requestId: change.caller.requestId,
+    businessCode: change.request.businessCode,
+    businessId: change.request.businessId,
+    input: change.request,
+  };
+}
+
+async function runTransaction(deps: Deps, items: readonly EngineItem[], outcomes: Map<EngineItem, ItemOutcome>): Promise<void> {
+  const sql = sqlOf(deps.db);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { results, write } = await sql.transaction((q) => applyOnce(deps, q, items));
+      for (const [item, outcome] of results) outcomes.set(item, outcome);
+      markRecorded(items, write.records);
+      return;
+    } catch (e) {
+      // Someone changed an account or used a key between our read and our
+      // write (a lock that expired, Redis down, another instance): read again.
+      const raced = e instanceof AccountMoved || isUniqueViolation(e) || isForeignKeyViolation(e);
+      if (raced && attempt < VERSION_RETRIES) continue;
+      if (raced) {
+        throw new AppError("VERSION_CONFLICT", "the account kept changing during the change; retry shortly", {
+          retryAfterMs: 20 + Math.floor(Math.random() * 80),
+          cause: e,
+        });
+      }
+      throw e;
+    }
+  }
+}
+
+async function applyOnce(
+  deps: Deps,
+  q: Query,
+  items: readonly EngineItem[],
+): Promise<{ results: Map<EngineItem, ItemOutcome>; write: BatchWrite }> {
+  const now = deps.clock.now();
+  const tickets = items.map((i) => i.change.caller.record ?? null);
+  const state = await readBatchState(q, {
+    businessKeys: items.map((i) => ({ code: i.change.request.businessCode, id: i.change.request.businessId })),
+    accounts: items.map((i) => ({ userId: i.change.request.userId, creditTypeId: i.change.request.creditTypeId })),
+    creditTypes: [...new Set(items.filter((i) => i.change.type === "CREDIT").map((i) => i.change.request.creditTypeId))],
+    requestIds: tickets.flatMap((t) => (t ? [{ principal: t.principal, requestId: t.requestId }] : [])),
+    now,
+  });
+  const seen = new Set<string>();
+  const planItems: PlanItem[] = items.map((i, n) => {
+    const t = tickets[n];
+    const rkey = t ? requestKey(t.principal, t.requestId) : null;
+    // A request id recorded already, or twice in this batch (possible only
+    // while Redis is down): only its first execution may run.
+    const fenced = rkey !== null && (state.recorded.has(rkey) || seen.has(rkey));
+    if (rkey) seen.add(rkey);
+    return {
+      type: i.change.type,
+      userId: i.change.request.userId,
+      creditTypeId: i.change.request.creditTypeId,
+      amount: BigInt(i.change.request.amount),
+      businessCode: i.change.request.businessCode,
+      businessId: i.change.request.businessId,
+      operationId: i.operationId,
+      transactionId: i.transactionId,
+      fenced,
+    };
+  });
+  const plan = planBatch(planItems, state, randomUUID);
+  const { write, results } = buildWrite(items, plan, now);
+  const counts = await writeBatch(q, write);
+  if (counts.updated !== plan.updates.length || counts.created !== plan.creates.length || counts.recorded !== write.records.length) {
+    throw new AccountMoved();
+  }
+  // Inside the transaction: a failure here rolls the batch back (drills, breaker tests).
+  if (items.some((i) => i.change.type === "DEBIT")) await deps.failpoints.hit("credit.beforeCommit");
+  return { results, write };
+}
+
+/** The plan as rows: ledger, events, operation results and request records, in item order. */
+function buildWrite(
+  items: readonly EngineItem[],
+  plan: BatchPlan,
+  now: Date,
+): { write: BatchWrite; results: Map<EngineItem, ItemOutcome> } {
+  const write: BatchWrite = { updates: plan.updates, creates: plan.creates, ledger: [], events: [], operations: [], records: [], now };
+  const results = new Map<EngineItem, ItemOutcome>();
+  const expiresAt = (ttlSeconds: number) => new Date(now.getTime() + ttlSeconds * 1000);
+  items.forEach((item, n) => {
+    const decision = plan.decisions[n];
+    const { change } = item;
+    const req = change.request;
+    if (!decision) throw new Error("the plan has no decision for an item");
+    if (decision.kind === "refused") {
+      write.operations.push({
+        id: item.operationId,
+        status: "failed",
+        result: null,
+        errorCode: decision.error.code,
+        errorMessage: decision.error.message.slice(0, 1000),
+      });
+      results.set(item, { ok: false, error: decision.error });
+      return;
+    }
+    let result: GrantResult;
+    if (decision.kind === "applied") {
+      result = balanceChangeResult(change.type, {
+        transactionId: item.transactionId,
+        operationId: item.operationId,
+        balanceAfter: decision.balanceAfter,
+        idempotent: false,
+      });
+      write.ledger.push({
+        id: item.transactionId,
+        accountId: decision.accountId,
+        userId: req.userId,
+        creditTypeId: req.creditTypeId,
+        type: change.type,
+        amount: BigInt(req.amount),
+        balanceAfter: decision.balanceAfter,
+        businessCode: req.businessCode,
+        businessId: req.businessId,
+        operationId: item.operationId,
+      });
+      write.events.push({
+        type: change.eventType,
+        userId: req.userId,
+        payload: { ...req, accountId: decision.accountId, transactionId: item.transactionId, operationId: item.operationId, balanceAfter: result.balanceAfter },
+      });
+      write.operations.push({ id: item.operationId, status: "completed", result, errorCode: null, errorMessage: null });
+    } else {
+      result = balanceChangeResult(change.type, {
+        transactionId: decision.transactionId,
+        operationId: decision.operationId ?? item.operationId,
+        balanceAfter: decision.balanceAfter,
+        idempotent: true,
+      });
+      write.operations.push({
+        id: item.operationId,
+        status: "skipped",
+        result: { ...result, existingTransactionId: decision.transactionId },
+        errorCode: null,
+        errorMessage: null,
+      });
+    }
+    const ticket = change.caller.record;
+    if (ticket) {
+      write.records.push({
+        principal: ticket.principal,
+        requestId: ticket.requestId,
+        procedure: ticket.procedure,
+        inputHash: ticket.inputHash,
+        userId: req.userId,
+        operationId: item.operationId,
+        response: result,
+        expiresAt: expiresAt(ticket.ttlSeconds),
+      });
+    }
+    results.set(item, { ok: true, result });
+  });
+  return { write, results };
+}
+
+/** After commit: tell each request-id middleware that its record is in. */
+function markRecorded(items: readonly EngineItem[], records: readonly RecordInsert[]): void {
+  const written = new Map(records.map((r) => [requestKey(r.principal, r.requestId), r]));
+  for (const item of items) {
+    const ticket = item.change.caller.record;
+    const rec = ticket && written.get(requestKey(ticket.principal, ticket.requestId));
+    if (ticket && rec) {
+      ticket.recorded = {
+        procedure: rec.procedure,
+        inputHash: rec.inputHash,
+        outcome: "success",
+        operationId: rec.operationId,
+        response: rec.response,
+      };
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import { AppError } from "~/server/infra/app-error";
+import type { LedgerType } from "~/generated/prisma/client";
+import { MAX_BALANCE } from "./accounts";
+
+/**
+ * What one batch of balance changes does, decided in memory from what the
+ * batch read in its transaction. Pure: no I/O, so every rule is unit-tested
+ * (batch-plan.test.ts) and the statements (batch-statements.ts) only write
+ * what the plan says.
+ *
+ * Items apply in arrival order. For each: a business key used before (in the
+ * database, or by an earlier item of this batch that applied) makes it a
+ * repeat — the same request answers idempotently, any other is refused; a
+ * credit needs its credit type and stays under the balance limit; a debit
+ * needs an account whose running balance covers it. An item that does not fit
+ * is refused alone; the others go on.
+ */
+
+export type PlanItem = {
+  type: LedgerType;
+  userId: string;
+  creditTypeId: string;
+  amount: bigint;
+  businessCode: string;
+  businessId: string;
+  operationId: string;
+  /** The ledger row id it gets if it applies. */
+  transactionId: string;
+  /** Its X-Request-Id was recorded by another execution already: it must not run. */
+  fenced?: boolean;
+};
+
+export type AccountState = { id: string; balance: bigint; version: number };
+
+export type ExistingEntry = {
+  id: string;
+  userId: string;
+  creditTypeId: string;
+  type: LedgerType;
+  amount: bigint;
+  balanceAfter: bigint;
+  operationId: string | null;
+};
+
+export type BatchState = {
+  /** Ledger rows already written under the batch's business keys, by `businessKey`. */
+  entries: ReadonlyMap<string, ExistingEntry>;
+  /** The accounts the batch touches, by `accountKey`. */
+  accounts: ReadonlyMap<string, AccountState>;
+  /** Which of the credit types the batch names exist. */
+  creditTypes: ReadonlySet<string>;
+};
+
+export type Decision =
+  | { kind: "applied"; accountId: string; balanceAfter: bigint }
+  | { kind: "repeat"; transactionId: string; operationId: string | null; balanceAfter: bigint }
+  | { kind: "refused"; error: AppError };
+
+/** One versioned update of an account that exists: from `version` to `newVersion`. */
+export type AccountUpdate = { id: string; version: number; newVersion: number; balance: bigint };
+/** An account a credit creates. */
+export type AccountCreate = { id: string; userId: string; creditTypeId: string; balance: bigint; version: number };
+
+export type BatchPlan = { decisions: Decision[]; updates: AccountUpdate[]; creates: AccountCreate[] };
+
+export const accountKey = (userId: string, creditTypeId: string): string => `${userId.length}:${userId}:${creditTypeId}`;
+export const businessKey = (code: string, id: string): string => `${code.length}:${code}:${id}`;
+
+/** Retry hint for a request id that another execution recorded first. */
+export const REPLAY_FENCE_RETRY_MS = 200;
+
+type Running = { id: string; userId: string; creditTypeId: string; balance: bigint; version: number; changes: number; created: boolean };
+
+export function planBatch(items: readonly PlanItem[], state: BatchState, newAccountId: () => string): BatchPlan {
+  const running = new Map<string, Running>();
+  const appliedHere = new Map<string, { item: PlanItem; balanceAfter: bigint }>();
+
+  const accountOf = (item: PlanItem): Running | undefined => {
+    const key = accountKey(item.userId, item.creditTypeId);
+    let acct = running.get(key);
+    if (!acct) {
+      const stored = state.accounts.get(key);
+      if (!stored) return undefined;
+      acct = { ...stored, userId: item.userId, creditTypeId: item.creditTypeId, changes: 0, created: false };
+      running.set(key, acct);
+    }
+    return acct;
+  };
+
+  const decide = (item: PlanItem): Decision => {
+    if (item.fenced) {
+      return {
+        kind: "refused",
+        error: new AppError("DUPLICATE_REQUEST_IN_FLIGHT", "a request with this X-Request-Id was already executed", {
+          retryAfterMs: REPLAY_FENCE_RETRY_MS,
+          details: { replayFence: true },
+        }),
+      };
+    }
+    if (item.type === "CREDIT" && !state.creditTypes.has(item.creditTypeId)) {
+      return {
+        kind: "refused",
+        error: new AppError("CREDIT_TYPE_NOT_FOUND", `no credit type ${item.creditTypeId}: create it first (creditType.create)`),
+      };
+    }
+    const bkey = businessKey(item.businessCode, item.businessId);
+    const stored = state.entries.get(bkey);
+    const earlier = appliedHere.get(bkey);
+    const previous: ExistingEntry | undefined =
+      stored ??
+      (earlier && {
+        id: earlier.item.transactionId,
+        userId: earlier.item.userId,
+        creditTypeId: earlier.item.creditTypeId,
+        type: earlier.item.type,
+        amount: earlier.item.amount,
+        balanceAfter: earlier.balanceAfter,
+        operationId: earlier.item.operationId,
+      });
+    if (previous) {
+      const same =
+        previous.type === item.type &&
+        previous.userId === item.userId &&
+        previous.creditTypeId === item.creditTypeId &&
+        previous.amount === item.amount;
+      if (!same) {
+        return {
+          kind: "refused",
+          error: new AppError(
+            "IDEMPOTENCY_KEY_REUSED",
+            `business key ${item.businessCode}/${item.businessId} was already used for a different operation`,
+          ),
+        };
+      }
+      return { kind: "repeat", transactionId: previous.id, operationId: previous.operationId, balanceAfter: previous.balanceAfter };
+    }
+
+    let acct = accountOf(item);
+    if (item.type === "DEBIT") {
+      if (!acct) return { kind: "refused", error: new AppError("ACCOUNT_NOT_FOUND", `no account for user ${item.userId} in ${item.creditTypeId}`) };
+      if (acct.balance < item.amount) {
+        return { kind: "refused", error: new AppError("INSUFFICIENT_BALANCE", `the balance is less than ${item.amount}; nothing was deducted`) };
+      }
+      acct.balance -= item.amount;
+    } else {
+      if (!acct) {
+        acct = { id: newAccountId(), userId: item.userId, creditTypeId: item.creditTypeId, balance: 0n, version: 0, changes: 0, created: true };
+        running.set(accountKey(item.userId, item.creditTypeId), acct);
+      }
+      if (acct.balance + item.amount > BigInt(MAX_BALANCE)) {
+        return {
+          kind: "refused",
+          error: new AppError("BALANCE_LIMIT_EXCEEDED", `the balance would pass ${MAX_BALANCE} points; nothing was granted`),
+        };
+      }
+      acct.balance += item.amount;
+    }
+    acct.changes += 1;
+    appliedHere.set(bkey, { item, balanceAfter: acct.balance });
+    return { kind: "applied", accountId: acct.id, balanceAfter: acct.balance };
+  };
+
+  const decisions = items.map(decide);
+  const updates: AccountUpdate[] = [];
+  const creates: AccountCreate[] = [];
+  for (const acct of running.values()) {
+    if (acct.changes === 0) continue;
+    if (acct.created) creates.push({ id: acct.id, userId: acct.userId, creditTypeId: acct.creditTypeId, balance: acct.balance, version: acct.changes });
+    else updates.push({ id: acct.id, version: acct.version, newVersion: acct.version + acct.changes, balance: acct.balance });
+  }
+  return { decisions, updates, creates };
+}

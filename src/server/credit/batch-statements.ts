@@ -1,0 +1,214 @@
+import type { Query } from "~/server/infra/sql";
+import type { LedgerType } from "~/generated/prisma/client";
+import { accountKey, businessKey, type AccountCreate, type AccountUpdate, type BatchState, type ExistingEntry } from "./batch-plan";
+
+/**
+ * The balance engine's statements: arrays in, one round trip each, whatever
+ * the batch's size. A batch costs BEGIN, `readBatchState`, `writeBatch`,
+ * COMMIT — not a transaction per balance change.
+ */
+
+export type ReadKeys = {
+  businessKeys: { code: string; id: string }[];
+  accounts: { userId: string; creditTypeId: string }[];
+  creditTypes: string[];
+  requestIds: { principal: string; requestId: string }[];
+  now: Date;
+};
+
+const READ_SQL = `
+SELECT
+  (SELECT coalesce(json_agg(json_build_object(
+      'id', e.id, 'userId', e.user_id, 'creditTypeId', e.credit_type_id, 'type', e.type,
+      'amount', e.amount::text, 'balanceAfter', e.balance_after::text, 'operationId', e.operation_id,
+      'businessCode', e.business_code, 'businessId', e.business_id)), '[]'::json)
+     FROM ledger_entries e
+    WHERE (e.business_code, e.business_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))) AS entries,
+  (SELECT coalesce(json_agg(json_build_object(
+      'id', a.id, 'userId', a.user_id, 'creditTypeId', a.credit_type_id, 'balance', a.balance::text, 'version', a.version)), '[]'::json)
+     FROM accounts a
+    WHERE (a.user_id, a.credit_type_id) IN (SELECT * FROM unnest($3::text[], $4::text[]))) AS accounts,
+  (SELECT coalesce(json_agg(c.id), '[]'::json) FROM credit_types c WHERE c.id = ANY($5::text[])) AS credit_types,
+  (SELECT coalesce(json_agg(json_build_object('principal', r.principal, 'requestId', r.request_id)), '[]'::json)
+     FROM request_records r
+    WHERE (r.principal, r.request_id) IN (SELECT * FROM unnest($6::text[], $7::text[])) AND r.expires_at > $8) AS records`;
+
+type ReadRow = {
+  entries: (Omit<ExistingEntry, "amount" | "balanceAfter"> & { amount: string; balanceAfter: string; businessCode: string; businessId: string })[];
+  accounts: { id: string; userId: string; creditTypeId: string; balance: string; version: number }[];
+  credit_types: string[];
+  records: { principal: string; requestId: string }[];
+};
+
+export const requestKey = (principal: string, requestId: string): string => `${principal.length}:${principal}:${requestId}`;
+
+/** What the batch needs to decide, in one statement: used business keys, accounts, credit types, recorded request ids. */
+export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchState & { recorded: Set<string> }> {
+  const [row] = await q<ReadRow>(READ_SQL, [
+    keys.businessKeys.map((k) => k.code),
+    keys.businessKeys.map((k) => k.id),
+    keys.accounts.map((a) => a.userId),
+    keys.accounts.map((a) => a.creditTypeId),
+    keys.creditTypes,
+    keys.requestIds.map((r) => r.principal),
+    keys.requestIds.map((r) => r.requestId),
+    keys.now,
+  ]);
+  if (!row) throw new Error("the batch read returned no row");
+  return {
+    entries: new Map(
+      row.entries.map((e) => [
+        businessKey(e.businessCode, e.businessId),
+        {
+          id: e.id,
+          userId: e.userId,
+          creditTypeId: e.creditTypeId,
+          type: e.type,
+          amount: BigInt(e.amount),
+          balanceAfter: BigInt(e.balanceAfter),
+          operationId: e.operationId,
+        },
+      ]),
+    ),
+    accounts: new Map(
+      row.accounts.map((a) => [accountKey(a.userId, a.creditTypeId), { id: a.id, balance: BigInt(a.balance), version: a.version }]),
+    ),
+    creditTypes: new Set(row.credit_types),
+    recorded: new Set(row.records.map((r) => requestKey(r.principal, r.requestId))),
+  };
+}
+
+export type LedgerInsert = {
+  id: string;
+  accountId: string;
+  userId: string;
+  creditTypeId: string;
+  type: LedgerType;
+  amount: bigint;
+  balanceAfter: bigint;
+  businessCode: string;
+  businessId: string;
+  operationId: string;
+};
+export type EventInsert = { type: string; userId: string; payload: unknown };
+export type OperationFinish = {
+  id: string;
+  status: "completed" | "skipped" | "failed";
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+};
+export type RecordInsert = {
+  principal: string;
+  requestId: string;
+  procedure: string;
+  inputHash: string;
+  userId: string;
+  operationId: string;
+  response: unknown;
+  expiresAt: Date;
+};
+
+export type BatchWrite = {
+  updates: AccountUpdate[];
+  creates: AccountCreate[];
+  ledger: LedgerInsert[];
+  events: EventInsert[];
+  operations: OperationFinish[];
+  records: RecordInsert[];
+  now: Date;
+};
+
+export type WriteCounts = { updated: number; created: number; recorded: number };
+
+const WRITE_SQL = `
+WITH upd AS (
+  UPDATE accounts a SET balance = u.balance, version = u.new_version, updated_at = $1
+  FROM unnest($2::uuid[], $3::int[], $4::int[], $5::bigint[]) AS u(id, version, new_version, balance)
+  WHERE a.id = u.id AND a.version = u.version
+  RETURNING a.id
+), created AS (
+  INSERT INTO accounts (id, user_id, credit_type_id, balance, version, created_at, updated_at)
+  SELECT n.id, n.user_id, n.credit_type_id, n.balance, n.version, $1, $1
+  FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::int[]) AS n(id, user_id, credit_type_id, balance, version)
+  ON CONFLICT (user_id, credit_type_id) DO NOTHING
+  RETURNING id
+), ledger AS (
+  INSERT INTO ledger_entries (id, account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id, operation_id, created_at)
+  SELECT l.id, l.account_id, l.user_id, l.credit_type_id, l.type::"LedgerType", l.amount, l.balance_after, l.code, l.bid, l.op, $1
+  FROM unnest($11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::text[], $19::text[], $20::uuid[])
+       WITH ORDINALITY AS l(id, account_id, user_id, credit_type_id, type, amount, balance_after, code, bid, op, ord)
+  ORDER BY l.ord
+), events AS (
+  INSERT INTO outbox_events (type, user_id, payload, created_at)
+  SELECT v.type, v.user_id, v.payload, $1
+  FROM unnest($21::text[], $22::text[], $23::jsonb[]) WITH ORDINALITY AS v(type, user_id, payload, ord)
+  ORDER BY v.ord
+), ops AS (
+  UPDATE operations o SET status = v.status::"OperationStatus", result = v.result, error_code = v.code, error_message = v.message, finished_at = $1
+  FROM unnest($24::uuid[], $25::text[], $26::jsonb[], $27::text[], $28::text[]) AS v(id, status, result, code, message)
+  WHERE o.id = v.id
+), records AS (
+  INSERT INTO request_records (principal, request_id, procedure, input_hash, user_id, operation_id, outcome, response, created_at, expires_at)
+  SELECT r.principal, r.request_id, r.procedure, r.hash, r.user_id, r.op, 'success', r.response, $1, r.expires_at
+  FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::uuid[], $35::jsonb[], $36::timestamptz[])
+       AS r(principal, request_id, procedure, hash, user_id, op, response, expires_at)
+  ON CONFLICT (principal, request_id) DO UPDATE SET
+    procedure = EXCLUDED.procedure, input_hash = EXCLUDED.input_hash, user_id = EXCLUDED.user_id,
+    operation_id = EXCLUDED.operation_id, outcome = EXCLUDED.outcome, response = EXCLUDED.response,
+    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+    WHERE request_records.expires_at <= EXCLUDED.created_at
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created, (SELECT count(*) FROM records)::int AS recorded`;
+
+const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+
+/**
+ * Everything the batch changes, in one statement. The account updates are
+ * versioned: the caller compares `updated`/`created`/`recorded` with what it
+ * asked for and rolls back if someone else changed an account in between
+ * (the fence that never depends on the lock).
+ */
+export async function writeBatch(q: Query, w: BatchWrite): Promise<WriteCounts> {
+  const [row] = await q<WriteCounts>(WRITE_SQL, [
+    w.now,
+    w.updates.map((u) => u.id),
+    w.updates.map((u) => u.version),
+    w.updates.map((u) => u.newVersion),
+    w.updates.map((u) => u.balance.toString()),
+    w.creates.map((c) => c.id),
+    w.creates.map((c) => c.userId),
+    w.creates.map((c) => c.creditTypeId),
+    w.creates.map((c) => c.balance.toString()),
+    w.creates.map((c) => c.version),
+    w.ledger.map((l) => l.id),
+    w.ledger.map((l) => l.accountId),
+    w.ledger.map((l) => l.userId),
+    w.ledger.map((l) => l.creditTypeId),
+    w.ledger.map((l) => l.type),
+    w.ledger.map((l) => l.amount.toString()),
+    w.ledger.map((l) => l.balanceAfter.toString()),
+    w.ledger.map((l) => l.businessCode),
+    w.ledger.map((l) => l.businessId),
+    w.ledger.map((l) => l.operationId),
+    w.events.map((e) => e.type),
+    w.events.map((e) => e.userId),
+    w.events.map((e) => json(e.payload)),
+    w.operations.map((o) => o.id),
+    w.operations.map((o) => o.status),
+    w.operations.map((o) => json(o.result)),
+    w.operations.map((o) => o.errorCode),
+    w.operations.map((o) => o.errorMessage),
+    w.records.map((r) => r.principal),
+    w.records.map((r) => r.requestId),
+    w.records.map((r) => r.procedure),
+    w.records.map((r) => r.inputHash),
+    w.records.map((r) => r.userId),
+    w.records.map((r) => r.operationId),
+    w.records.map((r) => json(r.response)),
+    w.records.map((r) => r.expiresAt),
+  ]);
+  if (!row) throw new Error("the batch write returned no row");
+  return row;
+}

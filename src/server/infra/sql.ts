@@ -1,0 +1,70 @@
+import type pg from "pg";
+import { poolOf, type Db } from "./db";
+
+/**
+ * Hand-written set-based statements (the balance engine's) run through a
+ * `SqlRunner`: on the pg pool beneath Prisma's adapter (the same connections
+ * Prisma uses), or on Prisma's raw queries. docs/architecture.md says which is
+ * used and why; `scripts/bench/driver.ts` measures both.
+ */
+export type Query = <T = Record<string, unknown>>(text: string, values?: readonly unknown[]) => Promise<T[]>;
+
+export type SqlRunner = {
+  /** One statement on its own (autocommit). */
+  query: Query;
+  /** `fn` inside BEGIN … COMMIT on one connection; ROLLBACK when it throws. */
+  transaction<T>(fn: (query: Query) => Promise<T>): Promise<T>;
+};
+
+/** Runs on the pg pool directly: one round trip per statement, no engine in between. */
+export function pgRunner(pool: pg.Pool): SqlRunner {
+  const query: Query = async <T>(text: string, values?: readonly unknown[]) =>
+    (await pool.query(text, values as unknown[] | undefined)).rows as T[];
+  return {
+    query,
+    async transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      const onError = (e: Error) => {
+        broken = e;
+      };
+      client.on("error", onError);
+      try {
+        await client.query("BEGIN");
+        const q: Query = async <R>(text: string, values?: readonly unknown[]) =>
+          (await client.query(text, values as unknown[] | undefined)).rows as R[];
+        const result = await fn(q);
+        await client.query("COMMIT");
+        return result;
+      } catch (e) {
+        // A connection that failed mid-transaction is discarded, not returned to the pool.
+        if (!broken) await client.query("ROLLBACK").catch((re: unknown) => (broken = re as Error));
+        throw e;
+      } finally {
+        client.removeListener("error", onError);
+        client.release(broken ?? false);
+      }
+    },
+  };
+}
+
+/** Runs through Prisma's raw queries and interactive transactions (kept for measurement). */
+export function prismaRunner(db: Db): SqlRunner {
+  return {
+    query: <T>(text: string, values: readonly unknown[] = []) => db.$queryRawUnsafe<T[]>(text, ...values),
+    transaction: <T>(fn: (q: Query) => Promise<T>) =>
+      db.$transaction((tx) => fn(<R>(text: string, values: readonly unknown[] = []) => tx.$queryRawUnsafe<R[]>(text, ...values))),
+  };
+}
+
+const runners = new WeakMap<Db, SqlRunner>();
+
+/** The runner the engine uses for `db`. */
+export function sqlOf(db: Db): SqlRunner {
+  let r = runners.get(db);
+  if (!r) {
+    r = pgRunner(poolOf(db));
+    runners.set(db, r);
+  }
+  return r;
+}
