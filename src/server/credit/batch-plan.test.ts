@@ -1,0 +1,146 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { accountKey, businessKey, planBatch, type BatchState, type ExistingEntry, type PlanItem } from "./batch-plan";
+
+let seq = 0;
+const item = (over: Partial<PlanItem> & Pick<PlanItem, "type" | "amount">): PlanItem => {
+  seq++;
+  return {
+    userId: "alice",
+    creditTypeId: "points",
+    businessCode: "order",
+    businessId: `b${seq}`,
+    operationId: `op${seq}`,
+    transactionId: `tx${seq}`,
+    ...over,
+  };
+};
+const debit = (amount: number, over: Partial<PlanItem> = {}) => item({ type: "DEBIT", amount: BigInt(amount), ...over });
+const credit = (amount: number, over: Partial<PlanItem> = {}) => item({ type: "CREDIT", amount: BigInt(amount), ...over });
+
+function state(opts: { balances?: Record<string, number>; entries?: [string, string, ExistingEntry][]; types?: string[] } = {}): BatchState {
+  return {
+    accounts: new Map(
+      Object.entries(opts.balances ?? {}).map(([user, balance], i) => [
+        accountKey(user, "points"),
+        { id: `acct-${user}`, balance: BigInt(balance), version: 3 + i },
+      ]),
+    ),
+    entries: new Map((opts.entries ?? []).map(([code, id, e]) => [businessKey(code, id), e])),
+    creditTypes: new Set(opts.types ?? ["points"]),
+  };
+}
+
+let ids = 0;
+const newId = () => `new-${++ids}`;
+const kinds = (p: ReturnType<typeof planBatch>) => p.decisions.map((d) => (d.kind === "refused" ? d.error.code : d.kind));
+
+describe("planBatch", () => {
+  it("applies one account's debits in arrival order against a running balance; one that does not fit is refused alone", () => {
+    const plan = planBatch([debit(6), debit(5), debit(4), debit(1)], state({ balances: { alice: 10 } }), newId);
+    expect(kinds(plan)).toEqual(["applied", "INSUFFICIENT_BALANCE", "applied", "INSUFFICIENT_BALANCE"]);
+    expect(plan.decisions.map((d) => (d.kind === "applied" ? d.balanceAfter : null))).toEqual([4n, null, 0n, null]);
+    // One versioned update for the account: from the version read, by the number of changes.
+    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 0n }]);
+    expect(plan.creates).toEqual([]);
+  });
+
+  it("a credit earlier in the batch funds a later debit; an account with only refusals is not written", () => {
+    const plan = planBatch(
+      [debit(15), credit(10), debit(15), debit(1, { userId: "bob" })],
+      state({ balances: { alice: 10, bob: 0 } }),
+      newId,
+    );
+    expect(kinds(plan)).toEqual(["INSUFFICIENT_BALANCE", "applied", "applied", "INSUFFICIENT_BALANCE"]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 5n }]);
+  });
+
+  it("a business key already in the ledger: the same request is a repeat with the stored answer, anything else is refused", () => {
+    const stored: ExistingEntry = {
+      id: "tx-old",
+      userId: "alice",
+      creditTypeId: "points",
+      type: "DEBIT",
+      amount: 7n,
+      balanceAfter: 93n,
+      operationId: "op-old",
+    };
+    const plan = planBatch(
+      [
+        debit(7, { businessId: "k" }),
+        debit(8, { businessId: "k" }),
+        credit(7, { businessId: "k" }),
+        debit(7, { businessId: "k", userId: "bob" }),
+      ],
+      state({ balances: { alice: 50, bob: 50 }, entries: [["order", "k", stored]] }),
+      newId,
+    );
+    expect(plan.decisions[0]).toEqual({ kind: "repeat", transactionId: "tx-old", operationId: "op-old", balanceAfter: 93n });
+    expect(kinds(plan).slice(1)).toEqual(["IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_REUSED"]);
+    expect(plan.updates).toEqual([]);
+  });
+
+  it("a key repeated inside the batch applies once; after a refusal the repeat is judged afresh", () => {
+    const first = debit(4, { businessId: "dup" });
+    const plan = planBatch(
+      [first, debit(4, { businessId: "dup" }), debit(30, { businessId: "short" }), credit(40), debit(30, { businessId: "short" })],
+      state({ balances: { alice: 10 } }),
+      newId,
+    );
+    expect(kinds(plan)).toEqual(["applied", "repeat", "INSUFFICIENT_BALANCE", "applied", "applied"]);
+    expect(plan.decisions[1]).toEqual({ kind: "repeat", transactionId: first.transactionId, operationId: first.operationId, balanceAfter: 6n });
+    expect(plan.updates[0]).toMatchObject({ balance: 16n, newVersion: 6 });
+  });
+
+  it("credits create the account (version = changes), need their credit type, and stop at 2^53 − 1", () => {
+    const plan = planBatch(
+      [credit(5, { userId: "new" }), credit(6, { userId: "new" }), credit(1, { creditTypeId: "miles" }), debit(1, { userId: "ghost" })],
+      state(),
+      newId,
+    );
+    expect(kinds(plan)).toEqual(["applied", "applied", "CREDIT_TYPE_NOT_FOUND", "ACCOUNT_NOT_FOUND"]);
+    expect(plan.creates).toEqual([{ id: expect.stringMatching(/^new-/), userId: "new", creditTypeId: "points", balance: 11n, version: 2 }]);
+
+    const full = planBatch([credit(2), credit(1)], state({ balances: { alice: Number.MAX_SAFE_INTEGER - 1 } }), newId);
+    expect(kinds(full)).toEqual(["BALANCE_LIMIT_EXCEEDED", "applied"]);
+    expect(full.updates[0]?.balance).toBe(BigInt(Number.MAX_SAFE_INTEGER));
+  });
+
+  it("an item whose request id was recorded already does not run", () => {
+    const plan = planBatch([debit(1, { fenced: true }), debit(1)], state({ balances: { alice: 1 } }), newId);
+    expect(kinds(plan)).toEqual(["DUPLICATE_REQUEST_IN_FLIGHT", "applied"]);
+    const fenced = plan.decisions[0];
+    expect(fenced?.kind === "refused" && fenced.error.details).toEqual({ replayFence: true });
+  });
+
+  it("whatever the mix, each account ends at start + applied credits − applied debits, never below zero on the way", () => {
+    const users = ["u0", "u1", "u2"];
+    const op = fc.record({
+      type: fc.constantFrom<"DEBIT" | "CREDIT">("DEBIT", "DEBIT", "CREDIT"),
+      user: fc.nat(2),
+      amount: fc.integer({ min: 1, max: 30 }),
+      key: fc.nat(12),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), fc.array(fc.nat(40), { minLength: 3, maxLength: 3 }), (ops, starts) => {
+        const items = ops.map((o) => item({ type: o.type, amount: BigInt(o.amount), userId: users[o.user]!, businessId: `k${o.key}` }));
+        const plan = planBatch(items, state({ balances: Object.fromEntries(users.map((u, i) => [u, starts[i]!])) }), newId);
+        const balance = new Map(users.map((u, i) => [u, BigInt(starts[i]!)]));
+        const applied = new Set<string>();
+        plan.decisions.forEach((d, i) => {
+          const it = items[i]!;
+          if (d.kind !== "applied") return;
+          // A key applies at most once in a batch.
+          expect(applied.has(it.businessId)).toBe(false);
+          applied.add(it.businessId);
+          const next = balance.get(it.userId)! + (it.type === "CREDIT" ? it.amount : -it.amount);
+          expect(next).toBeGreaterThanOrEqual(0n);
+          expect(d.balanceAfter).toBe(next);
+          balance.set(it.userId, next);
+        });
+        for (const u of plan.updates) expect(u.balance).toBe(balance.get(u.id.replace("acct-", "")));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
