@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
 import { isForeignKeyViolation, isUniqueViolation, mapDbError } from "~/server/infra/db";
-import { sqlOf, type Query } from "~/server/infra/sql";
+import { sqlOf, type Query, type SqlRunner } from "~/server/infra/sql";
 import { failOperations, startOperations } from "~/server/operations/operation-log";
 import { acquireLocks } from "~/server/resilience/lock";
 import { planBatch, type BatchPlan, type PlanItem } from "./batch-plan";
@@ -52,8 +52,7 @@ export const VERSION_RETRIES = 5;
 
 class AccountMoved extends Error {}
 
-export async function applyBatch(deps: Deps, items: readonly EngineItem[]): Promise<BatchRun> {
-  const sql = sqlOf(deps.db);
+export async function applyBatch(deps: Deps, items: readonly EngineItem[], sql: SqlRunner = sqlOf(deps.db)): Promise<BatchRun> {
   const outcomes = new Map<EngineItem, ItemOutcome>();
   const lockKeys = [...new Set(items.map((i) => i.lockKey))];
   const [locking, starting] = await Promise.allSettled([
@@ -70,7 +69,7 @@ export async function applyBatch(deps: Deps, items: readonly EngineItem[]): Prom
   const ready = locks ? items.filter((i) => locks.held.has(i.lockKey)) : [...items];
   const deferred = locks ? items.filter((i) => !locks.held.has(i.lockKey)) : [];
   try {
-    if (ready.length > 0) await runTransaction(deps, ready, outcomes);
+    if (ready.length > 0) await runTransaction(deps, sql, ready, outcomes);
   } catch (e) {
     const error = asAppError(e);
     await failOperations(sql.query, ready.map((i) => i.operationId), error, deps.clock.now()).catch((fe: unknown) =>
@@ -103,8 +102,12 @@ function operationStart(item: EngineItem) {
   };
 }
 
-async function runTransaction(deps: Deps, items: readonly EngineItem[], outcomes: Map<EngineItem, ItemOutcome>): Promise<void> {
-  const sql = sqlOf(deps.db);
+async function runTransaction(
+  deps: Deps,
+  sql: SqlRunner,
+  items: readonly EngineItem[],
+  outcomes: Map<EngineItem, ItemOutcome>,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const { results, write } = await sql.transaction((q) => applyOnce(deps, q, items));

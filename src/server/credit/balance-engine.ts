@@ -3,6 +3,7 @@ import type { Deps } from "~/server/infra/deps";
 import type { Db } from "~/server/infra/db";
 import { AppError } from "~/server/infra/app-error";
 import { counterOf } from "~/server/infra/metrics";
+import { sqlOf, type SqlRunner } from "~/server/infra/sql";
 import { accountLockKey } from "~/server/resilience/lock";
 import { applyBatch, type EngineItem, type ItemOutcome } from "./apply-batch";
 import type { BalanceChange } from "./types";
@@ -54,6 +55,8 @@ export class BalanceEngine {
   constructor(
     private readonly deps: Deps,
     private readonly limits: { batchMax: number; inFlight: number },
+    /** Where the batches' statements run (the pg pool by default; docs/architecture.md says why). */
+    private readonly sql: SqlRunner = sqlOf(deps.db),
   ) {
     const registry = deps.metrics.registry;
     this.batchesTotal = counterOf(registry, "fp_balance_batches_total", "Batches the balance engine ran (one transaction each)", []);
@@ -179,7 +182,7 @@ export class BalanceEngine {
       this.stats.changes += batch.length;
       this.batchesTotal.inc();
       this.changesTotal.inc(batch.length);
-      const { outcomes, deferred } = await applyBatch(this.deps, batch.map((w) => w.item));
+      const { outcomes, deferred } = await applyBatch(this.deps, batch.map((w) => w.item), this.sql);
       for (const [item, outcome] of outcomes) {
         byItem.get(item)?.resolve(outcome);
         this.cooling.delete(item.lockKey);

@@ -1,0 +1,539 @@
+import { spawn } from "node:child_process";
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDeps, closeDeps, uid } from "~/test/deps";
+import { ensureCreditType, makeApiKey, postJson, startApi } from "~/test/api";
+import { testDatabaseUrl } from "~/test/env";
+import type { Deps } from "~/server/infra/deps";
+import { createDb } from "~/server/infra/db";
+import { isAppError, type AppErrorCode } from "~/server/infra/app-error";
+import type { RunningServer } from "~/server/http/server";
+import { createFlashPointsClient, isFlashPointsError, withRequestId, withRetry, type FlashPointsClient } from "~/client";
+import { balanceEngine } from "./balance-engine";
+import { deductCredits, type DeductResult } from "./deduct";
+import { grantCredits } from "./grant";
+import { resolveStuckOperations } from "./abandoned-operations";
+import { accountChecks, NO_RATE_LIMIT, sparePort, startOwnRedis } from "./testing";
+import type { BalanceChangeRequest } from "./types";
+
+/**
+ * The balance engine end to end: batching under load, credit.batchDeduct over
+ * HTTP, a PostgreSQL backend terminated mid-batch, two engines racing on one
+ * account, a process killed between its operations' start rows and their
+ * commit, and Redis gone.
+ */
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const internal = { principal: null, requestId: null } as const;
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+/** The appCode of a domain error or of an error from the typed client. */
+const codeOf = (e: unknown): string =>
+  isAppError(e) ? e.code : isFlashPointsError(e) ? e.data.appCode : `untyped: ${e instanceof Error ? e.message : String(e)}`;
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe("balance engine", () => {
+  let deps: Deps;
+  let api: RunningServer;
+  let key: string;
+  let fp: FlashPointsClient;
+  let creditTypeId: string;
+
+  beforeAll(async () => {
+    deps = await createTestDeps({ ...NO_RATE_LIMIT });
+    creditTypeId = await ensureCreditType(deps, "engine-points");
+    api = await startApi(deps);
+    key = await makeApiKey(deps);
+    fp = createFlashPointsClient({ url: api.url, apiKey: key });
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await closeDeps(deps);
+  });
+
+  const fund = (d: Deps, userId: string, amount: number) =>
+    grantCredits(d, { userId, creditTypeId, amount, businessCode: "test.grant", businessId: uid("g") }, internal);
+
+  it("1,000 concurrent deductions on one account covering 600: exactly 600 apply (599 … 0), 400 refused, in a handful of transactions", async () => {
+    // A queue wait of its own: this test is about batching, not the deadline,
+    // and a loaded 2-core machine may take more than a second for the 4 batches.
+    const own = await createTestDeps({ LOCK_WAIT_MS: "30000" });
+    try {
+      const userId = uid("hot");
+      await fund(own, userId, 600);
+      const engine = balanceEngine(own);
+      const before = { ...engine.stats };
+      const started = performance.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          settle(deductCredits(own, { userId, creditTypeId, amount: 1, businessCode: "flash.buy", businessId: `${userId}-${i}` }, internal)),
+        ),
+      );
+      const ms = performance.now() - started;
+      const applied = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+      const refused = outcomes.flatMap((o) => (o.ok ? [] : [codeOf(o.error)]));
+      expect(refused.filter((c) => c !== "INSUFFICIENT_BALANCE")).toEqual([]);
+      expect(applied).toHaveLength(600);
+      expect(refused).toHaveLength(400);
+      expect(applied.every((r) => !r.idempotent)).toBe(true);
+      expect(applied.map((r) => r.balanceAfter).sort((a, b) => a - b)).toEqual(Array.from({ length: 600 }, (_, i) => i));
+      expect(new Set(applied.map((r) => r.transactionId)).size).toBe(600);
+
+      const [check] = await accountChecks(own.db, [userId]);
+      expect(check).toMatchObject({ balance: 0, credits: 600, debits: 600, ledgerRows: 601 });
+      expect(check!.minBalanceAfter).toBeGreaterThanOrEqual(0);
+
+      // ceil(1000 / 256) = 4 transactions; a small margin, never one per deduction.
+      const batches = engine.stats.batches - before.batches;
+      expect(own.env.BALANCE_BATCH_MAX).toBe(256);
+      expect(batches, `${batches} batches in ${Math.round(ms)} ms`).toBeGreaterThanOrEqual(Math.ceil(1000 / 256));
+      expect(batches).toBeLessThanOrEqual(8);
+      expect(engine.stats.changes - before.changes).toBe(1000);
+    } finally {
+      await closeDeps(own);
+    }
+  });
+
+  it("credit.batchDeduct over HTTP: every item its own answer in input order, a repeated batch changes nothing, bad sizes are refused whole", async () => {
+    const funded = Array.from({ length: 20 }, () => uid("u"));
+    for (const userId of funded) await fund(deps, userId, 10);
+    const repeatUser = uid("rep");
+    await fund(deps, repeatUser, 50);
+    const shortUser = uid("short");
+    await fund(deps, shortUser, 2);
+    const ghost = uid("ghost");
+    const keyId = uid("k");
+
+    type Expect =
+      | { kind: "applied"; userId: string; balanceAfter: number }
+      | { kind: "repeat"; of: number }
+      | { kind: "refused"; code: AppErrorCode };
+    const items: BalanceChangeRequest[] = [];
+    const expected: Expect[] = [];
+    const add = (item: Omit<BalanceChangeRequest, "creditTypeId">, e: Expect) => {
+      items.push({ ...item, creditTypeId });
+      expected.push(e);
+    };
+    const specials = new Map<number, () => void>([
+      [2, () => add({ userId: repeatUser, amount: 5, businessCode: "order.pay", businessId: keyId }, { kind: "applied", userId: repeatUser, balanceAfter: 45 })],
+      [5, () => add({ userId: ghost, amount: 1, businessCode: "order.pay", businessId: uid("o") }, { kind: "refused", code: "ACCOUNT_NOT_FOUND" })],
+      [8, () => add({ userId: repeatUser, amount: 5, businessCode: "order.pay", businessId: keyId }, { kind: "repeat", of: 2 })],
+      [11, () => add({ userId: shortUser, amount: 5, businessCode: "order.pay", businessId: uid("o") }, { kind: "refused", code: "INSUFFICIENT_BALANCE" })],
+      [14, () => add({ userId: repeatUser, amount: 6, businessCode: "order.pay", businessId: keyId }, { kind: "refused", code: "IDEMPOTENCY_KEY_REUSED" })],
+      [17, () => add({ userId: repeatUser, amount: 5, businessCode: "order.pay", businessId: keyId }, { kind: "repeat", of: 2 })],
+    ]);
+    for (const userId of funded) {
+      specials.get(items.length)?.();
+      add({ userId, amount: 3, businessCode: "order.pay", businessId: uid("o") }, { kind: "applied", userId, balanceAfter: 7 });
+    }
+    expect(items).toHaveLength(26);
+
+    const first = await fp.credit.batchDeduct.mutate({ items });
+    expect(first.items).toHaveLength(items.length);
+    const txOf = new Map<number, string>();
+    first.items.forEach((answer, i) => {
+      const e = expected[i]!;
+      if (e.kind === "refused") {
+        expect(answer, `item ${i}`).toMatchObject({ ok: false, error: { appCode: e.code, message: expect.any(String) } });
+        return;
+      }
+      expect(answer.ok, `item ${i}: ${JSON.stringify(answer)}`).toBe(true);
+      if (!answer.ok) return;
+      if (e.kind === "applied") {
+        expect(answer.result).toMatchObject({ success: true, idempotent: false, balanceAfter: e.balanceAfter });
+        txOf.set(i, answer.result.transactionId);
+      } else {
+        expect(answer.result).toMatchObject({ success: true, idempotent: true, balanceAfter: 45, transactionId: txOf.get(e.of) });
+      }
+    });
+    expect(txOf.size).toBe(21);
+
+    // The books: each funded account debited once, the repeated key once, nothing else.
+    const users = [...funded, repeatUser, shortUser, ghost];
+    const books = async () => accountChecks(deps.db, users);
+    const after = await books();
+    expect(after).toHaveLength(22); // the ghost has no account
+    for (const c of after) expect(c.balance).toBe(c.credits - c.debits);
+    const byUser = new Map(after.map((c) => [c.userId, c]));
+    for (const userId of funded) expect(byUser.get(userId)).toMatchObject({ balance: 7, debits: 3, ledgerRows: 2 });
+    expect(byUser.get(repeatUser)).toMatchObject({ balance: 45, debits: 5, ledgerRows: 2 });
+    expect(byUser.get(shortUser)).toMatchObject({ balance: 2, debits: 0, ledgerRows: 1 });
+    for (const [i, tx] of txOf) {
+      const row = await deps.db.ledgerEntry.findUniqueOrThrow({ where: { id: tx } });
+      expect(row).toMatchObject({ type: "DEBIT", userId: items[i]!.userId, businessId: items[i]!.businessId, amount: BigInt(items[i]!.amount) });
+    }
+
+    // The same batch again: every item that applied answers idempotently with its first transaction.
+    const again = await fp.credit.batchDeduct.mutate({ items });
+    again.items.forEach((answer, i) => {
+      const e = expected[i]!;
+      if (e.kind === "refused") {
+        expect(answer, `item ${i}`).toMatchObject({ ok: false, error: { appCode: e.code } });
+        return;
+      }
+      const tx = txOf.get(e.kind === "repeat" ? e.of : i);
+      const balanceAfter = e.kind === "applied" ? e.balanceAfter : 45;
+      expect(answer, `item ${i}`).toMatchObject({ ok: true, result: { idempotent: true, transactionId: tx, balanceAfter } });
+    });
+    expect(await books()).toEqual(after);
+
+    // 0 and 1,001 items: 400 VALIDATION, nothing runs.
+    const auth = { authorization: `Bearer ${key}` };
+    const tooMany = Array.from({ length: 1001 }, (_, i) => ({
+      userId: funded[i % funded.length]!,
+      creditTypeId,
+      amount: 1,
+      businessCode: "order.pay",
+      businessId: `${keyId}-big-${i}`,
+    }));
+    for (const body of [{ items: [] }, { items: tooMany }]) {
+      const res = await postJson(api.url, "credit.batchDeduct", body, auth);
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ error: { data: { appCode: "VALIDATION" } } });
+    }
+    expect(await deps.db.operation.count({ where: { businessId: { startsWith: `${keyId}-big-` } } })).toBe(0);
+    expect(await deps.db.ledgerEntry.count({ where: { businessId: { startsWith: `${keyId}-big-` } } })).toBe(0);
+    expect(await books()).toEqual(after);
+  });
+
+  it("credit.batchDeduct takes one token per item from its user's bucket: over the burst only that user's items are RATE_LIMITED", async () => {
+    const limited = await createTestDeps({ RATE_LIMIT_PER_SECOND: "1", RATE_LIMIT_BURST: "3" });
+    const server = await startApi(limited);
+    try {
+      const client = createFlashPointsClient({ url: server.url, apiKey: await makeApiKey(limited) });
+      const [busy, calm] = [uid("busy"), uid("calm")];
+      await fund(limited, busy, 100);
+      await fund(limited, calm, 100);
+      const owners = [busy, calm, busy, busy, calm, busy, busy, busy];
+      const items = owners.map((userId) => ({ userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId: uid("o") }));
+      const { items: answers } = await client.credit.batchDeduct.mutate({ items });
+      const of = (userId: string) => answers.filter((_, i) => owners[i] === userId);
+
+      expect(of(calm).map((a) => a.ok)).toEqual([true, true]);
+      const busyAnswers = of(busy);
+      expect(busyAnswers.filter((a) => a.ok)).toHaveLength(3);
+      const refused = busyAnswers.flatMap((a) => (a.ok ? [] : [a.error]));
+      expect(refused).toHaveLength(3);
+      for (const e of refused) {
+        expect(e.appCode).toBe("RATE_LIMITED");
+        expect(e.retryAfterMs).toBeGreaterThan(0);
+      }
+      // A limited item never reached the engine: no operation, no ledger row.
+      const limitedKeys = items.filter((_, i) => !answers[i]!.ok).map((it) => it.businessId);
+      expect(await limited.db.operation.count({ where: { businessId: { in: limitedKeys } } })).toBe(0);
+      const checks = new Map((await accountChecks(limited.db, [busy, calm])).map((c) => [c.userId, c]));
+      expect(checks.get(busy)).toMatchObject({ balance: 97, debits: 3, ledgerRows: 4 });
+      expect(checks.get(calm)).toMatchObject({ balance: 98, debits: 2, ledgerRows: 3 });
+    } finally {
+      await server.close();
+      await closeDeps(limited);
+    }
+  });
+
+  it("a PostgreSQL backend terminated mid-batch: every call answered UNAVAILABLE, nothing applied, status failed, the retry applies once", async () => {
+    const applicationName = uid("fp-terminate");
+    const db = createDb({
+      url: testDatabaseUrl(),
+      poolMax: deps.env.DB_POOL_MAX,
+      poolWaitMs: deps.env.DB_POOL_WAIT_MS,
+      statementTimeoutMs: deps.env.DB_STATEMENT_TIMEOUT_MS,
+      txTimeoutMs: deps.env.DB_TX_TIMEOUT_MS,
+      applicationName,
+    });
+    // Room for every deduction in a batch of its own at once: none waits for a slot past LOCK_WAIT_MS.
+    const own = await createTestDeps({ ...NO_RATE_LIMIT, BALANCE_BATCHES_IN_FLIGHT: "8" }, { db });
+    const server = await startApi(own);
+    try {
+      const client = createFlashPointsClient({ url: server.url, apiKey: await makeApiKey(own) });
+      const calls = Array.from({ length: 5 }, (_, i) => ({
+        body: { userId: uid("u"), creditTypeId, amount: 3 + i, businessCode: "order.pay", businessId: uid("o") },
+        requestId: uid("req"),
+      }));
+      for (const c of calls) await fund(own, c.body.userId, 20);
+
+      own.failpoints.set("credit.beforeCommit=delay:1500");
+      let settled = false;
+      const answers = Promise.all(calls.map((c) => settle(client.credit.deduct.mutate(c.body, withRequestId(c.requestId))))).finally(() => {
+        settled = true;
+      });
+      // Every transaction of that client that has written and now waits before
+      // its commit is cut, from another session.
+      let terminated = 0;
+      while (!settled) {
+        const rows = await deps.db.$queryRaw<{ ok: boolean }[]>`
+          SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+          WHERE application_name = ${applicationName} AND state = 'idle in transaction' AND backend_xid IS NOT NULL`;
+        terminated += rows.filter((r) => r.ok).length;
+        await sleep(20);
+      }
+      own.failpoints.set(undefined);
+      const results = await answers;
+      expect(terminated).toBeGreaterThanOrEqual(1);
+      for (const r of results) {
+        expect(r.ok).toBe(false);
+        if (r.ok) continue;
+        expect(isFlashPointsError(r.error, "UNAVAILABLE"), codeOf(r.error)).toBe(true);
+        expect(isFlashPointsError(r.error) && r.error.data.retryAfterMs).toBeGreaterThan(0);
+      }
+      const users = calls.map((c) => c.body.userId);
+      for (const c of await accountChecks(own.db, users)) expect(c).toMatchObject({ balance: 20, debits: 0, ledgerRows: 1 });
+      for (const c of calls) {
+        const byRequest = await client.operation.status.query({ requestId: c.requestId });
+        expect(byRequest).toMatchObject({ type: "credit.deduct", status: "failed", error: { appCode: "UNAVAILABLE" } });
+        const byKey = await client.operation.status.query({ businessCode: c.body.businessCode, businessId: c.body.businessId });
+        expect(byKey).toMatchObject({ operationId: byRequest.operationId, status: "failed" });
+      }
+
+      // Retried with the same request id (the failure was not recorded): applies once.
+      const retried = await Promise.all(calls.map((c) => client.credit.deduct.mutate(c.body, withRequestId(c.requestId))));
+      retried.forEach((r, i) => expect(r).toMatchObject({ success: true, idempotent: false, balanceAfter: 20 - calls[i]!.body.amount }));
+      const replayed = await Promise.all(calls.map((c) => client.credit.deduct.mutate(c.body, withRequestId(c.requestId))));
+      expect(replayed).toEqual(retried);
+      for (const c of await accountChecks(own.db, users)) {
+        expect(c).toMatchObject({ balance: c.credits - c.debits, ledgerRows: 2 });
+        expect(c.balance).toBe(20 - calls.find((x) => x.body.userId === c.userId)!.body.amount);
+      }
+      for (const c of calls) {
+        expect(await client.operation.status.query({ requestId: c.requestId })).toMatchObject({ status: "completed", result: { idempotent: false } });
+      }
+    } finally {
+      own.failpoints.set(undefined);
+      await server.close();
+      await closeDeps(own);
+    }
+  });
+
+  it("two engines racing on one account past their lock TTL: the versioned update fences, the books balance", async () => {
+    const fast = await createTestDeps({ LOCK_TTL_MS: "100" });
+    const slow = await createTestDeps({
+      LOCK_TTL_MS: "100",
+      REDIS_KEY_PREFIX: fast.env.REDIS_KEY_PREFIX,
+      FAILPOINTS: "credit.beforeCommit=delay:400",
+    });
+    try {
+      const userId = uid("race");
+      const funded = 10;
+      await fund(fast, userId, funded);
+      // Waves from both "processes": 32 deductions of 1 against 10 points.
+      const answers: Promise<Settled<DeductResult>>[] = [];
+      for (let wave = 0; wave < 4; wave++) {
+        for (const [name, d] of [["fast", fast], ["slow", slow]] as const) {
+          for (let j = 0; j < 4; j++) {
+            const businessId = `${userId}-${name}-${wave}-${j}`;
+            answers.push(settle(deductCredits(d, { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId }, internal)));
+          }
+        }
+        await sleep(60);
+      }
+      const results = await Promise.all(answers);
+      const ok = results.flatMap((r) => (r.ok ? [r.value] : []));
+      const codes = results.flatMap((r) => (r.ok ? [] : [codeOf(r.error)]));
+      const allowed = new Set(["INSUFFICIENT_BALANCE", "VERSION_CONFLICT", "OPERATION_LOCKED"]);
+      expect(codes.filter((c) => !allowed.has(c))).toEqual([]);
+
+      const [check] = await accountChecks(fast.db, [userId]);
+      expect(check!.debits).toBeLessThanOrEqual(funded);
+      expect(check!.balance).toBe(check!.credits - check!.debits);
+      expect(check!.balance).toBeGreaterThanOrEqual(0);
+      expect(check!.minBalanceAfter).toBeGreaterThanOrEqual(0);
+      // What each success was told is in the ledger, and nothing else is.
+      expect(check!.ledgerRows).toBe(1 + ok.length);
+      expect(check!.debits).toBe(ok.length);
+      const rows = await fast.db.ledgerEntry.findMany({ where: { id: { in: ok.map((r) => r.transactionId) } } });
+      expect(rows).toHaveLength(ok.length);
+      const told = new Map(ok.map((r) => [r.transactionId, r.balanceAfter]));
+      for (const row of rows) expect(Number(row.balanceAfter)).toBe(told.get(row.id));
+      // Each success saw its own balance: 9, 8, … down from the funded 10.
+      expect(ok.map((r) => r.balanceAfter).sort((a, b) => b - a)).toEqual(Array.from({ length: ok.length }, (_, i) => funded - 1 - i));
+      // Refused for want of a point means there was none left (only debits here).
+      if (codes.includes("INSUFFICIENT_BALANCE")) expect(check!.balance).toBe(0);
+    } finally {
+      await closeDeps(slow);
+      await closeDeps(fast);
+    }
+  });
+
+  it("a process killed between its operations' start rows and their commit: in_progress, then failed by the resolver, then the retry applies once", async () => {
+    const port = await sparePort();
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server/http/server.ts"], {
+      env: {
+        ...process.env,
+        NODE_ENV: "test", // failpoints work under NODE_ENV=test (infra/failpoints.ts)
+        LOG_LEVEL: "warn",
+        API_ONLY: "1",
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        DATABASE_URL: testDatabaseUrl(),
+        REDIS_URL: deps.env.REDIS_URL,
+        REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
+        ...NO_RATE_LIMIT,
+        FAILPOINTS: "credit.beforeCommit=delay:5000",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    child.stdout!.on("data", (c: Buffer) => (log += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (log += c.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_code, signal) => r(signal)));
+    try {
+      await until(
+        `the server to come up:\n${log}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`server exited early:\n${log}`);
+          return fetch(`http://127.0.0.1:${port}/api/health`).then(
+            (r) => r.ok,
+            () => false,
+          );
+        },
+        45_000,
+      );
+      const calls = Array.from({ length: 5 }, (_, i) => ({
+        body: { userId: uid("u"), creditTypeId, amount: 2 + i, businessCode: "order.pay", businessId: uid("o") },
+        requestId: uid("req"),
+      }));
+      for (const c of calls) await fund(deps, c.body.userId, 30);
+      const requestIds = calls.map((c) => c.requestId);
+
+      const sent = calls.map((c) => postRaw(port, "/api/trpc/credit.deduct", c.body, { authorization: `Bearer ${key}`, "x-request-id": c.requestId }));
+      await until("the 5 operations to be started", async () => {
+        const n = await deps.db.operation.count({ where: { requestId: { in: requestIds }, status: "started" } });
+        return n === calls.length;
+      });
+      // …and the child inside a transaction that has written, waiting before its commit.
+      await until("a written transaction waiting before its commit", async () => {
+        const [row] = await deps.db.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = 'flashpoints-web' AND state = 'idle in transaction' AND backend_xid IS NOT NULL`;
+        return (row?.n ?? 0) >= 1;
+      });
+      child.kill("SIGKILL");
+      expect(await exited).toBe("SIGKILL");
+      // No client heard anything: every connection was cut.
+      expect((await Promise.all(sent)).map((r) => r.status)).toEqual([0, 0, 0, 0, 0]);
+      await until("the dead process's sessions to end", async () => {
+        const [row] = await deps.db.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'flashpoints-web'`;
+        return row?.n === 0;
+      });
+
+      for (const c of calls) {
+        expect(await fp.operation.status.query({ requestId: c.requestId })).toMatchObject({ type: "credit.deduct", status: "in_progress" });
+        expect(await fp.operation.status.query({ businessCode: c.body.businessCode, businessId: c.body.businessId })).toMatchObject({
+          status: "in_progress",
+        });
+      }
+      expect(await resolveStuckOperations(deps, { olderThanMs: 0 })).toBeGreaterThanOrEqual(calls.length);
+      for (const c of calls) {
+        const byRequest = await fp.operation.status.query({ requestId: c.requestId });
+        expect(byRequest).toMatchObject({ status: "failed", error: { appCode: "UNAVAILABLE" } });
+        const byKey = await fp.operation.status.query({ businessCode: c.body.businessCode, businessId: c.body.businessId });
+        expect(byKey).toMatchObject({ operationId: byRequest.operationId, status: "failed", error: { appCode: "UNAVAILABLE" } });
+      }
+      const users = calls.map((c) => c.body.userId);
+      expect(await deps.db.ledgerEntry.count({ where: { userId: { in: users }, type: "DEBIT" } })).toBe(0);
+
+      // Retried with the same request id and key: applies exactly once (once the
+      // dead process's in-flight marker and account lock have expired).
+      const retried = await Promise.all(
+        calls.map((c) =>
+          withRetry((call) => fp.credit.deduct.mutate(c.body, call.options), { requestId: c.requestId, attempts: 100, maxDelayMs: 500 }),
+        ),
+      );
+      retried.forEach((r, i) => expect(r).toMatchObject({ success: true, idempotent: false, balanceAfter: 30 - calls[i]!.body.amount }));
+      const replayed = await Promise.all(calls.map((c) => fp.credit.deduct.mutate(c.body, withRequestId(c.requestId))));
+      expect(replayed).toEqual(retried);
+      for (const c of await accountChecks(deps.db, users)) {
+        const amount = calls.find((x) => x.body.userId === c.userId)!.body.amount;
+        expect(c).toMatchObject({ balance: 30 - amount, credits: 30, debits: amount, ledgerRows: 2 });
+      }
+      for (const c of calls) {
+        expect(await fp.operation.status.query({ requestId: c.requestId })).toMatchObject({ status: "completed" });
+      }
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  }, 120_000);
+
+  it("Redis down: grants and deductions apply through the engine on the Postgres fence, and racing repeats of one key apply once", async () => {
+    const redis = await startOwnRedis();
+    const one = await createTestDeps({ REDIS_URL: redis.url });
+    const two = await createTestDeps({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: one.env.REDIS_KEY_PREFIX });
+    try {
+      await redis.kill("SIGKILL");
+      await until("both clients to notice", async () => one.redis.status !== "ready" && two.redis.status !== "ready", 5000);
+      const degradedLocks = async () =>
+        (await one.metrics.degraded.get()).values.filter((v) => v.labels.component === "lock").reduce((s, v) => s + v.value, 0);
+      const degradedBefore = await degradedLocks();
+
+      const userId = uid("u");
+      const granted = await grantCredits(one, { userId, creditTypeId, amount: 100, businessCode: "test.grant", businessId: uid("g") }, internal);
+      expect(granted).toMatchObject({ idempotent: false, balanceAfter: 100 });
+      const debited = await deductCredits(two, { userId, creditTypeId, amount: 30, businessCode: "order.pay", businessId: uid("o") }, internal);
+      expect(debited).toMatchObject({ idempotent: false, balanceAfter: 70 });
+      expect(await degradedLocks()).toBeGreaterThanOrEqual(degradedBefore + 2);
+
+      // Repeats of one business key from both "processes" at once, no lock to keep them apart.
+      const body = { userId, creditTypeId, amount: 9, businessCode: "order.pay", businessId: uid("o") };
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => settle(deductCredits(i % 2 === 0 ? one : two, body, internal))),
+      );
+      const ok = results.flatMap((r) => (r.ok ? [r.value] : []));
+      expect(results.flatMap((r) => (r.ok ? [] : [codeOf(r.error)]))).toEqual([]);
+      expect(new Set(ok.map((r) => r.transactionId)).size).toBe(1);
+      expect(ok.filter((r) => !r.idempotent)).toHaveLength(1);
+      expect(new Set(ok.map((r) => r.balanceAfter))).toEqual(new Set([61]));
+      const [check] = await accountChecks(one.db, [userId]);
+      expect(check).toMatchObject({ balance: 61, credits: 100, debits: 39, ledgerRows: 3 });
+      const grant2 = body.businessId + "-g";
+      const [g1, g2] = await Promise.all([
+        grantCredits(one, { ...body, businessId: grant2 }, internal),
+        grantCredits(two, { ...body, businessId: grant2 }, internal),
+      ]);
+      expect(g1.transactionId).toBe(g2.transactionId);
+      expect([g1.idempotent, g2.idempotent].sort()).toEqual([false, true]);
+      expect((await accountChecks(one.db, [userId]))[0]).toMatchObject({ balance: 70, credits: 109, ledgerRows: 4 });
+    } finally {
+      await closeDeps(two);
+      await closeDeps(one);
+      await redis.kill();
+    }
+  });
+});
+
+/** A POST on a connection of its own: the answer, or status 0 if the connection was cut. */
+function postRaw(port: number, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...headers },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on("error", (err) => resolve({ status: 0, body: String(err) }));
+      },
+    );
+    req.on("error", (err) => resolve({ status: 0, body: String(err) }));
+    req.end(data);
+  });
+}
