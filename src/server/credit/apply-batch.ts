@@ -3,7 +3,7 @@ import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
 import { isForeignKeyViolation, isUniqueViolation, mapDbError } from "~/server/infra/db";
 import { sqlOf, type Query, type SqlRunner } from "~/server/infra/sql";
-import { failOperations, startOperations } from "~/server/operations/operation-log";
+import { failOperations, startOperations, type OperationStart } from "~/server/operations/operation-log";
 import { acquireLocks } from "~/server/resilience/lock";
 import { planBatch, type BatchPlan, type PlanItem } from "./batch-plan";
 import {
@@ -20,11 +20,14 @@ import type { BalanceChange } from "./types";
  * One batch of the balance engine, start to end:
  *
  *   1. in parallel: the account locks of the batch (one redlock call) and the
- *      operation rows of every item marked `started` (one statement, one
- *      commit for the whole batch);
+ *      operation rows of every item recorded `started` (one statement, one
+ *      commit for the whole batch, not one per change): what a client that
+ *      timed out sees as `in_progress`, and what the worker resolves if the
+ *      process dies;
  *   2. one transaction: read what the batch needs (one statement), decide in
- *      memory (batch-plan.ts), write everything (one statement), check that
- *      every versioned update matched, commit;
+ *      memory (batch-plan.ts), write everything, the operations' results
+ *      included (one statement), check that every versioned update matched,
+ *      commit;
  *   3. release the locks.
  *
  * Items whose account is locked by another instance are handed back to the
@@ -34,6 +37,8 @@ import type { BalanceChange } from "./types";
 /** A balance change inside the engine: the ids it will carry are fixed when it is submitted. */
 export type EngineItem = {
   change: BalanceChange;
+  /** When it was submitted: its operation's start. */
+  submittedAt: Date;
   operationId: string;
   transactionId: string;
   lockKey: string;
@@ -43,9 +48,19 @@ export type ItemOutcome = { ok: true; result: GrantResult } | { ok: false; error
 
 export type BatchRun = {
   outcomes: Map<EngineItem, ItemOutcome>;
-  /** Items whose account another instance holds: not run, to be tried again. */
+  /** Items whose account another instance holds: not run, to be tried again (their operation rows are written). */
   deferred: EngineItem[];
 };
+
+/**
+ * Answers items that never ran (they waited too long for an account held
+ * elsewhere): their operations are recorded failed, with the reason.
+ */
+export async function abandonItems(deps: Deps, items: readonly EngineItem[], error: AppError, sql: SqlRunner = sqlOf(deps.db)): Promise<void> {
+  await failOperations(sql.query, items.map(operationStart), error, deps.clock.now()).catch((e: unknown) =>
+    deps.log.warn({ err: e, items: items.length }, "could not record waiting operations as failed"),
+  );
+}
 
 /** Passes through one batch after a versioned update found the account moved (only without the lock). */
 export const VERSION_RETRIES = 5;
@@ -54,13 +69,14 @@ class AccountMoved extends Error {}
 
 export async function applyBatch(deps: Deps, items: readonly EngineItem[], sql: SqlRunner = sqlOf(deps.db)): Promise<BatchRun> {
   const outcomes = new Map<EngineItem, ItemOutcome>();
-  const lockKeys = [...new Set(items.map((i) => i.lockKey))];
   const [locking, starting] = await Promise.allSettled([
-    acquireLocks(deps, lockKeys, deps.env.LOCK_TTL_MS),
-    startOperations(sql.query, items.map(operationStart), deps.clock.now()),
+    acquireLocks(deps, [...new Set(items.map((i) => i.lockKey))], deps.env.LOCK_TTL_MS),
+    startOperations(sql.query, items.map(operationStart)),
   ]);
+  // acquireLocks answers `degraded` rather than throw; this is only a guard.
   const locks = locking.status === "fulfilled" ? locking.value : null;
   if (starting.status === "rejected") {
+    // PostgreSQL refused the first statement: nothing of the batch ran.
     await locks?.release();
     const error = asAppError(starting.reason);
     for (const item of items) outcomes.set(item, { ok: false, error });
@@ -72,8 +88,8 @@ export async function applyBatch(deps: Deps, items: readonly EngineItem[], sql: 
     if (ready.length > 0) await runTransaction(deps, sql, ready, outcomes);
   } catch (e) {
     const error = asAppError(e);
-    await failOperations(sql.query, ready.map((i) => i.operationId), error, deps.clock.now()).catch((fe: unknown) =>
-      deps.log.error({ err: fe, items: ready.length }, "could not mark the batch's operations failed"),
+    await failOperations(sql.query, ready.map(operationStart), error, deps.clock.now()).catch((fe: unknown) =>
+      deps.log.error({ err: fe, items: ready.length }, "could not record the batch's operations as failed"),
     );
     for (const item of ready) outcomes.set(item, { ok: false, error });
   } finally {
@@ -87,7 +103,7 @@ function asAppError(e: unknown): AppError {
   return mapped instanceof AppError ? mapped : new AppError("INTERNAL", "the balance change failed", { cause: mapped });
 }
 
-function operationStart(item: EngineItem) {
+function operationStart(item: EngineItem): OperationStart {
   const { change } = item;
   return {
     id: item.operationId,
@@ -99,6 +115,7 @@ function operationStart(item: EngineItem) {
     businessCode: change.request.businessCode,
     businessId: change.request.businessId,
     input: change.request,
+    startedAt: item.submittedAt,
   };
 }
 

@@ -275,7 +275,7 @@ describe("balance engine", () => {
       while (!settled) {
         const rows = await deps.db.$queryRaw<{ ok: boolean }[]>`
           SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-          WHERE application_name = ${applicationName} AND state = 'idle in transaction' AND backend_xid IS NOT NULL`;
+          WHERE datname = current_database() AND application_name = ${applicationName} AND state = 'idle in transaction' AND backend_xid IS NOT NULL`;
         terminated += rows.filter((r) => r.ok).length;
         await sleep(20);
       }
@@ -327,18 +327,36 @@ describe("balance engine", () => {
       const userId = uid("race");
       const funded = 10;
       await fund(fast, userId, funded);
-      // Waves from both "processes": 32 deductions of 1 against 10 points.
+      const deduct = (d: Deps, businessId: string) =>
+        settle(deductCredits(d, { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId }, internal));
+
+      // 1. The slow one writes and waits 400 ms before its commit; its lock is
+      //    gone after 100. The fast one then takes the lock, reads the committed
+      //    balance (10) and writes: only the version check makes it wait for the
+      //    slow commit and plan again from 6.
+      let slowDoneAt = 0;
+      const slowFirst = Promise.all(Array.from({ length: 4 }, (_, j) => deduct(slow, `${userId}-slow-${j}`))).finally(() => {
+        slowDoneAt = performance.now();
+      });
+      await sleep(250);
+      const fastSentAt = performance.now();
+      const fastFirst = await Promise.all(Array.from({ length: 4 }, (_, j) => deduct(fast, `${userId}-fast-${j}`)));
+      const fastDoneAt = performance.now();
+      const afterOf = (rs: Settled<DeductResult>[]) => rs.map((r) => (r.ok ? r.value.balanceAfter : codeOf(r.error)));
+      expect(afterOf(await slowFirst).sort()).toEqual([6, 7, 8, 9]);
+      expect(afterOf(fastFirst).sort()).toEqual([2, 3, 4, 5]);
+      expect(fastSentAt).toBeLessThan(slowDoneAt);
+      expect(fastDoneAt).toBeGreaterThanOrEqual(slowDoneAt);
+
+      // 2. Waves from both "processes": 24 more deductions of 1 against the 2 left.
       const answers: Promise<Settled<DeductResult>>[] = [];
-      for (let wave = 0; wave < 4; wave++) {
+      for (let wave = 0; wave < 3; wave++) {
         for (const [name, d] of [["fast", fast], ["slow", slow]] as const) {
-          for (let j = 0; j < 4; j++) {
-            const businessId = `${userId}-${name}-${wave}-${j}`;
-            answers.push(settle(deductCredits(d, { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId }, internal)));
-          }
+          for (let j = 0; j < 4; j++) answers.push(deduct(d, `${userId}-${name}-${wave}-${j}-w`));
         }
         await sleep(60);
       }
-      const results = await Promise.all(answers);
+      const results = [...(await slowFirst), ...fastFirst, ...(await Promise.all(answers))];
       const ok = results.flatMap((r) => (r.ok ? [r.value] : []));
       const codes = results.flatMap((r) => (r.ok ? [] : [codeOf(r.error)]));
       const allowed = new Set(["INSUFFICIENT_BALANCE", "VERSION_CONFLICT", "OPERATION_LOCKED"]);
@@ -416,7 +434,7 @@ describe("balance engine", () => {
       await until("a written transaction waiting before its commit", async () => {
         const [row] = await deps.db.$queryRaw<{ n: number }[]>`
           SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE application_name = 'flashpoints-web' AND state = 'idle in transaction' AND backend_xid IS NOT NULL`;
+          WHERE datname = current_database() AND application_name = 'flashpoints-web' AND state = 'idle in transaction' AND backend_xid IS NOT NULL`;
         return (row?.n ?? 0) >= 1;
       });
       child.kill("SIGKILL");
@@ -425,7 +443,8 @@ describe("balance engine", () => {
       expect((await Promise.all(sent)).map((r) => r.status)).toEqual([0, 0, 0, 0, 0]);
       await until("the dead process's sessions to end", async () => {
         const [row] = await deps.db.$queryRaw<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'flashpoints-web'`;
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'flashpoints-web'`;
         return row?.n === 0;
       });
 

@@ -5,7 +5,7 @@ import { AppError } from "~/server/infra/app-error";
 import { counterOf } from "~/server/infra/metrics";
 import { sqlOf, type SqlRunner } from "~/server/infra/sql";
 import { accountLockKey } from "~/server/resilience/lock";
-import { applyBatch, type EngineItem, type ItemOutcome } from "./apply-batch";
+import { abandonItems, applyBatch, type EngineItem, type ItemOutcome } from "./apply-batch";
 import type { BalanceChange } from "./types";
 
 export type { ItemOutcome };
@@ -68,6 +68,7 @@ export class BalanceEngine {
     return new Promise((resolve) => {
       const item: EngineItem = {
         change,
+        submittedAt: this.deps.clock.now(),
         operationId: randomUUID(),
         transactionId: randomUUID(),
         lockKey: accountLockKey(change.request.userId, change.request.creditTypeId),
@@ -102,15 +103,22 @@ export class BalanceEngine {
     const key = w.item.lockKey;
     const accountBusy = this.busy.has(key) || (this.cooling.get(key)?.until ?? 0) > Date.now();
     const hint = Math.round(Math.min(5000, Math.max(50, 4 * this.batchMs)) * (0.5 + Math.random()));
-    w.resolve({
-      ok: false,
-      error: accountBusy
+    this.giveUp(
+      [w],
+      accountBusy
         ? new AppError("OPERATION_LOCKED", "the account is busy with other changes; retry shortly", { retryAfterMs: hint })
         : new AppError("UNAVAILABLE", "this instance has more balance changes waiting than it can start; retry shortly", {
             retryAfterMs: hint,
             details: { overload: "engine" },
           }),
-    });
+    );
+  }
+
+  /** Answers changes that will not run with `error`, and records their operations as failed with it. */
+  private giveUp(ws: Waiting[], error: AppError): void {
+    if (ws.length === 0) return;
+    for (const w of ws) w.resolve({ ok: false, error });
+    void abandonItems(this.deps, ws.map((w) => w.item), error, this.sql);
   }
 
   /** Pumps once the current tick is over, so changes that arrive together go together. */
@@ -215,16 +223,14 @@ export class BalanceEngine {
       const step = Math.min(LOCK_RETRY_MAX_MS, LOCK_RETRY_FIRST_MS * 2 ** (misses - 1));
       this.cooling.set(w.item.lockKey, { until: now + Math.round(step * (0.5 + Math.random())), misses });
     }
-    const live = items.filter((w) => {
-      if (w.deadline > now) return true;
-      w.resolve({
-        ok: false,
-        error: new AppError("OPERATION_LOCKED", "the account is busy on another instance; retry shortly", {
-          retryAfterMs: Math.round(LOCK_RETRY_MAX_MS * (0.5 + Math.random())),
-        }),
-      });
-      return false;
-    });
+    const late = items.filter((w) => w.deadline <= now);
+    this.giveUp(
+      late,
+      new AppError("OPERATION_LOCKED", "the account is busy on another instance; retry shortly", {
+        retryAfterMs: Math.round(LOCK_RETRY_MAX_MS * (0.5 + Math.random())),
+      }),
+    );
+    const live = items.filter((w) => w.deadline > now);
     for (const w of live) this.arm(w);
     this.pending = [...live, ...this.pending];
   }

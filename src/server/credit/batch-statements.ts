@@ -1,4 +1,4 @@
-import type { Query } from "~/server/infra/sql";
+import type { Query, Statement } from "~/server/infra/sql";
 import type { LedgerType } from "~/generated/prisma/client";
 import { accountKey, businessKey, type AccountCreate, type AccountUpdate, type BatchState, type ExistingEntry } from "./batch-plan";
 
@@ -16,7 +16,7 @@ export type ReadKeys = {
   now: Date;
 };
 
-const READ_SQL = `
+const READ_SQL: Statement = { name: "fp_batch_read", text: `
 SELECT
   (SELECT coalesce(json_agg(json_build_object(
       'id', e.id, 'userId', e.user_id, 'creditTypeId', e.credit_type_id, 'type', e.type,
@@ -31,7 +31,7 @@ SELECT
   (SELECT coalesce(json_agg(c.id), '[]'::json) FROM credit_types c WHERE c.id = ANY($5::text[])) AS credit_types,
   (SELECT coalesce(json_agg(json_build_object('principal', r.principal, 'requestId', r.request_id)), '[]'::json)
      FROM request_records r
-    WHERE (r.principal, r.request_id) IN (SELECT * FROM unnest($6::text[], $7::text[])) AND r.expires_at > $8) AS records`;
+    WHERE (r.principal, r.request_id) IN (SELECT * FROM unnest($6::text[], $7::text[])) AND r.expires_at > $8) AS records` };
 
 type ReadRow = {
   entries: (Omit<ExistingEntry, "amount" | "balanceAfter"> & { amount: string; balanceAfter: string; businessCode: string; businessId: string })[];
@@ -121,7 +121,7 @@ export type BatchWrite = {
 
 export type WriteCounts = { updated: number; created: number; recorded: number };
 
-const WRITE_SQL = `
+const WRITE_SQL: Statement = { name: "fp_batch_write", text: `
 WITH upd AS (
   UPDATE accounts a SET balance = u.balance, version = u.new_version, updated_at = $1
   FROM unnest($2::uuid[], $3::int[], $4::int[], $5::bigint[]) AS u(id, version, new_version, balance)
@@ -160,7 +160,7 @@ WITH upd AS (
     WHERE request_records.expires_at <= EXCLUDED.created_at
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created, (SELECT count(*) FROM records)::int AS recorded`;
+SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created, (SELECT count(*) FROM records)::int AS recorded` };
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 

@@ -45,7 +45,7 @@ export const envSchema = {
     "how long a balance change waits for its account (busy in another batch or locked by another instance) before `OPERATION_LOCKED`",
   ),
   BALANCE_BATCH_MAX: int(256, 1, 5_000).describe("most balance changes the engine applies in one transaction"),
-  BALANCE_BATCHES_IN_FLIGHT: int(4, 1, 64).describe(
+  BALANCE_BATCHES_IN_FLIGHT: int(2, 1, 64).describe(
     "batches one process runs at once (each on its own connection, never two on one account)",
   ),
   REQUEST_ID_TTL_S: int(86_400, 86_400, 30 * 86_400).describe("how long an `X-Request-Id` result is kept (at least 24 h)"),

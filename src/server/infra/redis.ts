@@ -26,6 +26,9 @@ export function createRedis(opts: RedisOptions & { name?: string }): Redis {
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(100 * times, 1000),
     reconnectOnError: () => false,
+    // Commands issued in the same tick (the calls of one request, of a batch)
+    // leave in one write.
+    enableAutoPipelining: true,
   });
   // Errors surface on the commands that hit them; the event would otherwise
   // crash the process as an unhandled 'error'.

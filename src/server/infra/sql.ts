@@ -7,7 +7,18 @@ import { poolOf, type Db } from "./db";
  * Prisma uses), or on Prisma's raw queries. docs/architecture.md says which is
  * used and why; `scripts/bench/driver.ts` measures both.
  */
-export type Query = <T = Record<string, unknown>>(text: string, values?: readonly unknown[]) => Promise<T[]>;
+export type Query = <T = Record<string, unknown>>(text: string | Statement, values?: readonly unknown[]) => Promise<T[]>;
+
+/**
+ * A statement run many times: on the pg pool it is prepared once per
+ * connection under its name (PostgreSQL parses and plans it once), which
+ * matters for the engine's long set-based statements.
+ */
+export type Statement = { name: string; text: string };
+
+const textOf = (s: string | Statement): string => (typeof s === "string" ? s : s.text);
+const pgQuery = (s: string | Statement, values?: readonly unknown[]): pg.QueryConfig =>
+  typeof s === "string" ? { text: s, values: values as unknown[] | undefined } : { name: s.name, text: s.text, values: values as unknown[] | undefined };
 
 export type SqlRunner = {
   /** One statement on its own (autocommit). */
@@ -18,8 +29,8 @@ export type SqlRunner = {
 
 /** Runs on the pg pool directly: one round trip per statement, no engine in between. */
 export function pgRunner(pool: pg.Pool): SqlRunner {
-  const query: Query = async <T>(text: string, values?: readonly unknown[]) =>
-    (await pool.query(text, values as unknown[] | undefined)).rows as T[];
+  const query: Query = async <T>(text: string | Statement, values?: readonly unknown[]) =>
+    (await pool.query(pgQuery(text, values))).rows as T[];
   return {
     query,
     async transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
@@ -31,8 +42,8 @@ export function pgRunner(pool: pg.Pool): SqlRunner {
       client.on("error", onError);
       try {
         await client.query("BEGIN");
-        const q: Query = async <R>(text: string, values?: readonly unknown[]) =>
-          (await client.query(text, values as unknown[] | undefined)).rows as R[];
+        const q: Query = async <R>(text: string | Statement, values?: readonly unknown[]) =>
+          (await client.query(pgQuery(text, values))).rows as R[];
         const result = await fn(q);
         await client.query("COMMIT");
         return result;
@@ -51,9 +62,11 @@ export function pgRunner(pool: pg.Pool): SqlRunner {
 /** Runs through Prisma's raw queries and interactive transactions (kept for measurement). */
 export function prismaRunner(db: Db): SqlRunner {
   return {
-    query: <T>(text: string, values: readonly unknown[] = []) => db.$queryRawUnsafe<T[]>(text, ...values),
+    query: <T>(text: string | Statement, values: readonly unknown[] = []) => db.$queryRawUnsafe<T[]>(textOf(text), ...values),
     transaction: <T>(fn: (q: Query) => Promise<T>) =>
-      db.$transaction((tx) => fn(<R>(text: string, values: readonly unknown[] = []) => tx.$queryRawUnsafe<R[]>(text, ...values))),
+      db.$transaction((tx) =>
+        fn(<R>(text: string | Statement, values: readonly unknown[] = []) => tx.$queryRawUnsafe<R[]>(textOf(text), ...values)),
+      ),
   };
 }
 
