@@ -69,7 +69,7 @@ async function main(): Promise<void> {
       await grantCredits(deps, { userId, creditTypeId: CREDIT_TYPE, amount: 10_000_000, businessCode: "fund", businessId: userId }, { principal: null, requestId: null });
     }
     const runners: [string, SqlRunner][] = [
-      ["pg pool", pgRunner(poolOf(deps.db))],
+      ["pg pool", pgRunner(poolOf(deps.db), { txTimeoutMs: deps.env.DB_TX_TIMEOUT_MS })],
       ["Prisma raw", prismaRunner(deps.db)],
     ];
     const results: Segment[] = [];

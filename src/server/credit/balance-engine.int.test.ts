@@ -20,7 +20,7 @@ import type { BalanceChangeRequest } from "./types";
  * The balance engine end to end: batching under load, credit.batchDeduct over
  * HTTP, a PostgreSQL backend terminated mid-batch, two engines racing on one
  * account, a process killed between its operations' start rows and their
- * commit, and Redis gone.
+ * commit, a transaction past its time limit, and Redis gone.
  */
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -327,6 +327,8 @@ describe("balance engine", () => {
       const userId = uid("race");
       const funded = 10;
       await fund(fast, userId, funded);
+      // Both pools connected beforehand, so the slow one's first batch starts at once.
+      await Promise.all([fast, slow, fast, slow].map((d) => fund(d, uid("warm"), 1)));
       const deduct = (d: Deps, businessId: string) =>
         settle(deductCredits(d, { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId }, internal));
 
@@ -399,6 +401,9 @@ describe("balance engine", () => {
         REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
         ...NO_RATE_LIMIT,
         FAILPOINTS: "credit.beforeCommit=delay:5000",
+        // A slot for each deduction: with every slot held 5 s the later ones
+        // would wait past LOCK_WAIT_MS and be answered before the kill.
+        BALANCE_BATCHES_IN_FLIGHT: "8",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -485,6 +490,30 @@ describe("balance engine", () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     }
   }, 120_000);
+
+  it("a balance transaction that outlives DB_TX_TIMEOUT_MS is rolled back and answered UNAVAILABLE, not committed late", async () => {
+    // DB_TX_TIMEOUT_MS is "transaction time limit" (infra/env.ts), and
+    // docs/operations.md counts it among the bounds that make requests fail
+    // fast with nothing half-applied. A transaction stalled past it (here in
+    // the failpoint, as in a long pause of the process) must not commit.
+    const own = await createTestDeps({ DB_TX_TIMEOUT_MS: "1000" });
+    try {
+      const userId = uid("u");
+      await fund(own, userId, 10);
+      const businessId = uid("o");
+      own.failpoints.set("credit.beforeCommit=delay:3000");
+      const started = performance.now();
+      const outcome = await settle(deductCredits(own, { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId }, internal));
+      own.failpoints.set(undefined);
+      const ms = Math.round(performance.now() - started);
+      expect(outcome.ok ? `committed after ${ms} ms` : codeOf(outcome.error), "past the 1,000 ms transaction limit").toBe("UNAVAILABLE");
+      expect((await accountChecks(own.db, [userId]))[0]).toMatchObject({ balance: 10, debits: 0, ledgerRows: 1 });
+      expect(await own.db.operation.findFirstOrThrow({ where: { businessId } })).toMatchObject({ status: "failed", errorCode: "UNAVAILABLE" });
+    } finally {
+      own.failpoints.set(undefined);
+      await closeDeps(own);
+    }
+  });
 
   it("Redis down: grants and deductions apply through the engine on the Postgres fence, and racing repeats of one key apply once", async () => {
     const redis = await startOwnRedis();

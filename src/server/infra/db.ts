@@ -43,20 +43,25 @@ export function createDb(opts: DbOptions): Db {
     adapter,
     transactionOptions: { maxWait: opts.poolWaitMs, timeout: opts.txTimeoutMs },
   });
-  pools.set(db, pool);
+  pools.set(db, { pool, txTimeoutMs: opts.txTimeoutMs });
   return db;
 }
 
-const pools = new WeakMap<Db, pg.Pool>();
+const pools = new WeakMap<Db, { pool: pg.Pool; txTimeoutMs: number }>();
 
 /**
  * The pg pool beneath a client made by `createDb`: the same connections,
  * for the statements that run faster on the driver itself (infra/sql.ts).
  */
 export function poolOf(db: Db): pg.Pool {
-  const pool = pools.get(db);
-  if (!pool) throw new Error("this database client was not made by createDb");
-  return pool;
+  const entry = pools.get(db);
+  if (!entry) throw new Error("this database client was not made by createDb");
+  return entry.pool;
+}
+
+/** The transaction time limit a client made by `createDb` was given. */
+export function txTimeoutOf(db: Db): number {
+  return pools.get(db)?.txTimeoutMs ?? 5000;
 }
 
 /**

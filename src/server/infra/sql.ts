@@ -1,5 +1,6 @@
 import type pg from "pg";
-import { poolOf, type Db } from "./db";
+import { AppError } from "./app-error";
+import { poolOf, txTimeoutOf, type Db } from "./db";
 
 /**
  * Hand-written set-based statements (the balance engine's) run through a
@@ -27,8 +28,13 @@ export type SqlRunner = {
   transaction<T>(fn: (query: Query) => Promise<T>): Promise<T>;
 };
 
-/** Runs on the pg pool directly: one round trip per statement, no engine in between. */
-export function pgRunner(pool: pg.Pool): SqlRunner {
+/**
+ * Runs on the pg pool directly: one round trip per statement, no engine in
+ * between. A transaction still running after `txTimeoutMs` is rolled back
+ * instead of committed late (each statement is bounded by the pool's
+ * statement timeout; this bounds the whole, pauses of the process included).
+ */
+export function pgRunner(pool: pg.Pool, opts: { txTimeoutMs: number }): SqlRunner {
   const query: Query = async <T>(text: string | Statement, values?: readonly unknown[]) =>
     (await pool.query(pgQuery(text, values))).rows as T[];
   return {
@@ -41,10 +47,16 @@ export function pgRunner(pool: pg.Pool): SqlRunner {
       };
       client.on("error", onError);
       try {
+        const deadline = performance.now() + opts.txTimeoutMs;
         await client.query("BEGIN");
         const q: Query = async <R>(text: string | Statement, values?: readonly unknown[]) =>
           (await client.query(pgQuery(text, values))).rows as R[];
         const result = await fn(q);
+        if (performance.now() > deadline) {
+          throw new AppError("UNAVAILABLE", `the transaction ran past ${opts.txTimeoutMs} ms and was rolled back; retry shortly`, {
+            retryAfterMs: 500,
+          });
+        }
         await client.query("COMMIT");
         return result;
       } catch (e) {
@@ -76,7 +88,7 @@ const runners = new WeakMap<Db, SqlRunner>();
 export function sqlOf(db: Db): SqlRunner {
   let r = runners.get(db);
   if (!r) {
-    r = pgRunner(poolOf(db));
+    r = pgRunner(poolOf(db), { txTimeoutMs: txTimeoutOf(db) });
     runners.set(db, r);
   }
   return r;
