@@ -65,6 +65,10 @@ export class BalanceEngine {
 
   /** Applies one change; resolves with its result or its typed error, never rejects. */
   submit(change: BalanceChange): Promise<ItemOutcome> {
+    return this.enqueue(change, this.deps.env.LOCK_WAIT_MS);
+  }
+
+  private enqueue(change: BalanceChange, waitMs: number): Promise<ItemOutcome> {
     return new Promise((resolve) => {
       const item: EngineItem = {
         change,
@@ -73,16 +77,19 @@ export class BalanceEngine {
         transactionId: randomUUID(),
         lockKey: accountLockKey(change.request.userId, change.request.creditTypeId),
       };
-      const waiting: Waiting = { item, deadline: Date.now() + this.deps.env.LOCK_WAIT_MS, timer: null, resolve };
+      const waiting: Waiting = { item, deadline: Date.now() + waitMs, timer: null, resolve };
       this.arm(waiting);
       this.pending.push(waiting);
       this.schedule();
     });
   }
 
-  /** Applies many changes (in this order); one outcome per change, in the same order. */
-  submitMany(changes: readonly BalanceChange[]): Promise<ItemOutcome[]> {
-    return Promise.all(changes.map((c) => this.submit(c)));
+  /**
+   * Applies one change; `waitMs` bounds how long it may wait for its account
+   * (default LOCK_WAIT_MS). Resolves with its result or its typed error, never rejects.
+   */
+  submitWaiting(change: BalanceChange, waitMs: number): Promise<ItemOutcome> {
+    return this.enqueue(change, waitMs);
   }
 
   /** How many changes wait for a batch, and how many batches run (metrics, tests). */
