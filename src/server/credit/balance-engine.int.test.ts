@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDeps, closeDeps, uid } from "~/test/deps";
 import { ensureCreditType, makeApiKey, postJson, startApi } from "~/test/api";
 import { testDatabaseUrl } from "~/test/env";
+import { startServerProcess } from "~/test/server-process";
 import type { Deps } from "~/server/infra/deps";
 import { createDb } from "~/server/infra/db";
 import { isAppError, type AppErrorCode } from "~/server/infra/app-error";
@@ -13,7 +13,7 @@ import { balanceEngine } from "./balance-engine";
 import { deductCredits, type DeductResult } from "./deduct";
 import { grantCredits } from "./grant";
 import { resolveStuckOperations } from "./abandoned-operations";
-import { accountChecks, NO_RATE_LIMIT, sparePort, startOwnRedis } from "./testing";
+import { accountChecks, NO_RATE_LIMIT, startOwnRedis } from "./testing";
 import type { BalanceChangeRequest } from "./types";
 
 /**
@@ -387,42 +387,15 @@ describe("balance engine", () => {
   });
 
   it("a process killed between its operations' start rows and their commit: in_progress, then failed by the resolver, then the retry applies once", async () => {
-    const port = await sparePort();
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/http/server.ts"], {
-      env: {
-        ...process.env,
-        NODE_ENV: "test", // failpoints work under NODE_ENV=test (infra/failpoints.ts)
-        LOG_LEVEL: "warn",
-        API_ONLY: "1",
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        DATABASE_URL: testDatabaseUrl(),
-        REDIS_URL: deps.env.REDIS_URL,
-        REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
-        ...NO_RATE_LIMIT,
-        FAILPOINTS: "credit.beforeCommit=delay:5000",
-        // A slot for each deduction: with every slot held 5 s the later ones
-        // would wait past LOCK_WAIT_MS and be answered before the kill.
-        BALANCE_BATCHES_IN_FLIGHT: "8",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const server = await startServerProcess(deps, {
+      ...NO_RATE_LIMIT,
+      FAILPOINTS: "credit.beforeCommit=delay:5000",
+      // A slot for each deduction: with every slot held 5 s the later ones
+      // would wait past LOCK_WAIT_MS and be answered before the kill.
+      BALANCE_BATCHES_IN_FLIGHT: "8",
     });
-    let log = "";
-    child.stdout!.on("data", (c: Buffer) => (log += c.toString()));
-    child.stderr!.on("data", (c: Buffer) => (log += c.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_code, signal) => r(signal)));
+    const { child, port } = server;
     try {
-      await until(
-        `the server to come up:\n${log}`,
-        async () => {
-          if (child.exitCode !== null) throw new Error(`server exited early:\n${log}`);
-          return fetch(`http://127.0.0.1:${port}/api/health`).then(
-            (r) => r.ok,
-            () => false,
-          );
-        },
-        45_000,
-      );
       const calls = Array.from({ length: 5 }, (_, i) => ({
         body: { userId: uid("u"), creditTypeId, amount: 2 + i, businessCode: "order.pay", businessId: uid("o") },
         requestId: uid("req"),
@@ -443,7 +416,7 @@ describe("balance engine", () => {
         return (row?.n ?? 0) >= 1;
       });
       child.kill("SIGKILL");
-      expect(await exited).toBe("SIGKILL");
+      expect((await server.exited).signal).toBe("SIGKILL");
       // No client heard anything: every connection was cut.
       expect((await Promise.all(sent)).map((r) => r.status)).toEqual([0, 0, 0, 0, 0]);
       await until("the dead process's sessions to end", async () => {
@@ -487,7 +460,7 @@ describe("balance engine", () => {
         expect(await fp.operation.status.query({ requestId: c.requestId })).toMatchObject({ status: "completed" });
       }
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      server.stop();
     }
   }, 120_000);
 

@@ -1,5 +1,5 @@
 import type { Query, Statement } from "~/server/infra/sql";
-import type { LedgerType } from "~/generated/prisma/client";
+import type { LedgerRow } from "./ledger";
 import { accountKey, businessKey, type AccountCreate, type AccountUpdate, type BatchState, type ExistingEntry } from "./batch-plan";
 
 /**
@@ -78,18 +78,8 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
   };
 }
 
-export type LedgerInsert = {
-  id: string;
-  accountId: string;
-  userId: string;
-  creditTypeId: string;
-  type: LedgerType;
-  amount: bigint;
-  balanceAfter: bigint;
-  businessCode: string;
-  businessId: string;
-  operationId: string;
-};
+/** A ledger row as the batch writes it: every column but the ones PostgreSQL fills (created_at, seq). */
+export type LedgerInsert = Omit<LedgerRow, "createdAt" | "seq" | "operationId"> & { operationId: string };
 export type EventInsert = { type: string; userId: string; payload: unknown };
 export type OperationFinish = {
   id: string;

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Deps } from "~/server/infra/deps";
+import { sparePort } from "~/server/credit/testing";
+import { testDatabaseUrl } from "./env";
+
+export type ServerProcess = {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** What the process printed so far. */
+  log: () => string;
+  /** Its exit: the code, and the signal that ended it, if one did. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL, if it still runs (for `finally`). */
+  stop: () => void;
+};
+
+/**
+ * The real API server as a process of its own (`node --import tsx`, so a
+ * signal reaches the server itself), on a spare port, against the test's
+ * database and Redis prefix; resolves once /api/health answers.
+ */
+export async function startServerProcess(deps: Deps, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await sparePort();
+  const child = spawn(process.execPath, ["--import", "tsx", "src/server/http/server.ts"], {
+    env: {
+      ...process.env,
+      NODE_ENV: "test", // failpoints work under NODE_ENV=test (infra/failpoints.ts)
+      LOG_LEVEL: "warn",
+      API_ONLY: "1",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATABASE_URL: testDatabaseUrl(),
+      REDIS_URL: deps.env.REDIS_URL,
+      REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout!.on("data", (c: Buffer) => (log += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once("exit", (code, signal) => r({ code, signal })),
+  );
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 45_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${log}`);
+    const ok = await fetch(`${url}/api/health`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) return { child, port, url, log: () => log, exited, stop };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop();
+  throw new Error(`server did not come up:\n${log}`);
+}
