@@ -53,12 +53,12 @@ export type BatchRun = {
 };
 
 /**
- * Answers items that never ran (they waited too long for an account held
- * elsewhere): their operations are recorded failed, with the reason.
+ * Records the operations of items that did not apply (their batch rolled
+ * back, or they waited too long for their account) as failed, with the reason.
  */
 export async function abandonItems(deps: Deps, items: readonly EngineItem[], error: AppError, sql: SqlRunner = sqlOf(deps.db)): Promise<void> {
   await failOperations(sql.query, items.map(operationStart), error, deps.clock.now()).catch((e: unknown) =>
-    deps.log.warn({ err: e, items: items.length }, "could not record waiting operations as failed"),
+    deps.log.warn({ err: e, items: items.length }, "could not record operations as failed"),
   );
 }
 
@@ -88,9 +88,7 @@ export async function applyBatch(deps: Deps, items: readonly EngineItem[], sql: 
     if (ready.length > 0) await runTransaction(deps, sql, ready, outcomes);
   } catch (e) {
     const error = asAppError(e);
-    await failOperations(sql.query, ready.map(operationStart), error, deps.clock.now()).catch((fe: unknown) =>
-      deps.log.error({ err: fe, items: ready.length }, "could not record the batch's operations as failed"),
-    );
+    await abandonItems(deps, ready, error, sql);
     for (const item of ready) outcomes.set(item, { ok: false, error });
   } finally {
     await locks?.release();
