@@ -20,7 +20,7 @@ import { middleware } from "../trpc";
  * the same id gets the first result, never a second execution.
  *
  * Postgres is the record: the domain function writes it inside the transaction
- * of its effect (`recordRequest`), and its primary key fences two concurrent
+ * of its effect (the `requestRecord` ticket), and its primary key fences two concurrent
  * executions even when Redis is gone. Redis only makes it fast: an in-flight
  * marker answers a concurrent duplicate with 409 before it does any work, and a
  * result cache serves replays without a query.
