@@ -14,6 +14,7 @@ import { deductCredits, type DeductResult } from "./deduct";
 import { grantCredits } from "./grant";
 import { resolveStuckOperations } from "./abandoned-operations";
 import { accountChecks, NO_RATE_LIMIT, startOwnRedis } from "./testing";
+import { accountLockKey, acquireLocks } from "~/server/resilience/lock";
 import type { BalanceChangeRequest } from "./types";
 
 /**
@@ -484,6 +485,48 @@ describe("balance engine", () => {
       expect(await own.db.operation.findFirstOrThrow({ where: { businessId } })).toMatchObject({ status: "failed", errorCode: "UNAVAILABLE" });
     } finally {
       own.failpoints.set(undefined);
+      await closeDeps(own);
+    }
+  });
+
+  it("an account another instance holds: its changes wait their turn while others apply; past LOCK_WAIT_MS they are OPERATION_LOCKED and recorded failed", async () => {
+    const own = await createTestDeps({ ...NO_RATE_LIMIT, REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX, LOCK_WAIT_MS: "600" });
+    try {
+      const [held, free] = [uid("u"), uid("u")];
+      await fund(own, held, 10);
+      await fund(own, free, 10);
+      // "Another instance" holds the first account's lock.
+      const other = await acquireLocks(deps, [accountLockKey(held, creditTypeId)], 5000);
+      expect(other.held.size).toBe(1);
+      const waiting = settle(deductCredits(own, { userId: held, creditTypeId, amount: 3, businessCode: "order.pay", businessId: uid("o") }, internal));
+      // The other account goes ahead meanwhile.
+      const freeResult = await deductCredits(own, { userId: free, creditTypeId, amount: 4, businessCode: "order.pay", businessId: uid("o") }, internal);
+      expect(freeResult.balanceAfter).toBe(6);
+      let answered = false;
+      void waiting.then(() => (answered = true));
+      await sleep(150);
+      // Still waiting for the lock: it did not go past the other holder.
+      expect(answered).toBe(false);
+      await other.release();
+      const first = await waiting;
+      expect(first.ok && first.value.balanceAfter).toBe(7);
+
+      // Held past the wait: refused with a hint, nothing applied, the operation says why.
+      const longer = await acquireLocks(deps, [accountLockKey(held, creditTypeId)], 5000);
+      const businessId = uid("o");
+      const started = performance.now();
+      const late = await settle(deductCredits(own, { userId: held, creditTypeId, amount: 3, businessCode: "order.pay", businessId }, internal));
+      const waited = performance.now() - started;
+      await longer.release();
+      expect(late.ok ? "applied" : codeOf(late.error)).toBe("OPERATION_LOCKED");
+      expect(!late.ok && isAppError(late.error) && late.error.retryAfterMs).toBeGreaterThan(0);
+      expect(waited).toBeGreaterThanOrEqual(550);
+      expect(waited).toBeLessThan(3000);
+      expect((await accountChecks(own.db, [held]))[0]).toMatchObject({ balance: 7, debits: 3 });
+      await until("the operation to be recorded", async () =>
+        (await own.db.operation.count({ where: { businessId, status: "failed", errorCode: "OPERATION_LOCKED" } })) === 1,
+      );
+    } finally {
       await closeDeps(own);
     }
   });
