@@ -29,6 +29,15 @@ export const ZBalanceChangeRequestSchema = z
   })
   .strict() satisfies z.ZodType<BalanceChangeRequest>;
 
+export const ZRefundRequestSchema = z
+  .object({
+    transactionId: ZUuid,
+    amount: ZAmount.optional(),
+    businessCode: ZId,
+    businessId: ZBusinessId,
+  })
+  .strict();
+
 /** Most items in one `credit.batchDeduct` / `credit.batchGrant`. */
 export const BALANCE_BATCH_ITEMS_MAX = 1000;
 

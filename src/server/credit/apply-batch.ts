@@ -13,7 +13,7 @@ import {
   type BatchWrite,
   type RecordInsert,
 } from "./batch-statements";
-import { balanceChangeResult, type GrantResult } from "./results";
+import { balanceChangeResult, type GrantResult, type RefundResult } from "./results";
 import type { BalanceChange } from "./types";
 
 /**
@@ -153,6 +153,7 @@ async function applyOnce(
   const now = deps.clock.now();
   const tickets = items.map((i) => i.change.caller.record ?? null);
   const state = await readBatchState(q, {
+    debits: [...new Set(items.flatMap((i) => (i.change.refund ? [i.change.refund.originalTransactionId] : [])))],
     businessKeys: items.map((i) => ({ code: i.change.request.businessCode, id: i.change.request.businessId })),
     accounts: items.map((i) => ({ userId: i.change.request.userId, creditTypeId: i.change.request.creditTypeId })),
     creditTypes: [...new Set(items.filter((i) => i.change.type === "CREDIT").map((i) => i.change.request.creditTypeId))],
@@ -177,12 +178,18 @@ async function applyOnce(
       operationId: i.operationId,
       transactionId: i.transactionId,
       fenced,
+      ...(i.change.refund ? { refundOf: i.change.refund.originalTransactionId } : {}),
     };
   });
   const plan = planBatch(planItems, state, randomUUID);
   const { write, results } = buildWrite(items, plan, now);
   const counts = await writeBatch(q, write);
-  if (counts.updated !== plan.updates.length || counts.created !== plan.creates.length || counts.recorded !== write.records.length) {
+  if (
+    counts.updated !== plan.updates.length ||
+    counts.created !== plan.creates.length ||
+    counts.recorded !== write.records.length ||
+    counts.refunded !== plan.refunded.length
+  ) {
     throw new AccountMoved();
   }
   // Inside the transaction: a failure here rolls the batch back (drills, breaker tests).
@@ -196,7 +203,17 @@ function buildWrite(
   plan: BatchPlan,
   now: Date,
 ): { write: BatchWrite; results: Map<EngineItem, ItemOutcome> } {
-  const write: BatchWrite = { updates: plan.updates, creates: plan.creates, ledger: [], events: [], operations: [], records: [], now };
+  const write: BatchWrite = {
+    updates: plan.updates,
+    creates: plan.creates,
+    refunded: plan.refunded,
+    refunds: [],
+    ledger: [],
+    events: [],
+    operations: [],
+    records: [],
+    now,
+  };
   const results = new Map<EngineItem, ItemOutcome>();
   const expiresAt = (ttlSeconds: number) => new Date(now.getTime() + ttlSeconds * 1000);
   items.forEach((item, n) => {
@@ -217,12 +234,26 @@ function buildWrite(
     }
     let result: GrantResult;
     if (decision.kind === "applied") {
-      result = balanceChangeResult(change.type, {
-        transactionId: item.transactionId,
-        operationId: item.operationId,
-        balanceAfter: decision.balanceAfter,
-        idempotent: false,
-      });
+      result = withRefundedTotal(
+        balanceChangeResult(change.type, {
+          transactionId: item.transactionId,
+          operationId: item.operationId,
+          balanceAfter: decision.balanceAfter,
+          idempotent: false,
+        }),
+        decision.refundedTotal,
+      );
+      if (change.refund) {
+        write.refunds.push({
+          id: randomUUID(),
+          userId: req.userId,
+          creditTypeId: req.creditTypeId,
+          amount: BigInt(req.amount),
+          reason: change.refund.reason,
+          originalTransactionId: change.refund.originalTransactionId,
+          transactionId: item.transactionId,
+        });
+      }
       write.ledger.push({
         id: item.transactionId,
         accountId: decision.accountId,
@@ -242,12 +273,15 @@ function buildWrite(
       });
       write.operations.push({ id: item.operationId, status: "completed", result, errorCode: null, errorMessage: null });
     } else {
-      result = balanceChangeResult(change.type, {
-        transactionId: decision.transactionId,
-        operationId: decision.operationId ?? item.operationId,
-        balanceAfter: decision.balanceAfter,
-        idempotent: true,
-      });
+      result = withRefundedTotal(
+        balanceChangeResult(change.type, {
+          transactionId: decision.transactionId,
+          operationId: decision.operationId ?? item.operationId,
+          balanceAfter: decision.balanceAfter,
+          idempotent: true,
+        }),
+        decision.refundedTotal,
+      );
       write.operations.push({
         id: item.operationId,
         status: "skipped",
@@ -272,6 +306,11 @@ function buildWrite(
     results.set(item, { ok: true, result });
   });
   return { write, results };
+}
+
+/** A refund's answer carries the debit's refunded total. */
+function withRefundedTotal(result: GrantResult, refundedTotal: bigint | undefined): GrantResult {
+  return refundedTotal === undefined ? result : ({ ...result, refundedTotal: Number(refundedTotal) } as RefundResult);
 }
 
 /** After commit: tell each request-id middleware that its record is in. */

@@ -28,6 +28,7 @@ function state(opts: { balances?: Record<string, number>; entries?: [string, str
     ),
     entries: new Map((opts.entries ?? []).map(([code, id, e]) => [businessKey(code, id), e])),
     creditTypes: new Set(opts.types ?? ["points"]),
+    debits: new Map(),
   };
 }
 
@@ -104,6 +105,21 @@ describe("planBatch", () => {
     const full = planBatch([credit(2), credit(1)], state({ balances: { alice: Number.MAX_SAFE_INTEGER - 1 } }), newId);
     expect(kinds(full)).toEqual(["BALANCE_LIMIT_EXCEEDED", "applied"]);
     expect(full.updates[0]?.balance).toBe(BigInt(Number.MAX_SAFE_INTEGER));
+  });
+
+  it("refunds give back to their debit in order, never past it, and say its refunded total", () => {
+    const base = state({ balances: { alice: 0 } });
+    const debits = new Map([["d1", { userId: "alice", creditTypeId: "points", type: "DEBIT" as const, amount: 50n, refunded: 10n }]]);
+    const plan = planBatch(
+      [credit(30, { refundOf: "d1" }), credit(20, { refundOf: "d1" }), credit(10, { refundOf: "d1" }), credit(1, { refundOf: "nope" }), credit(1, { refundOf: "d1", userId: "bob" })],
+      { ...base, debits },
+      newId,
+    );
+    expect(kinds(plan)).toEqual(["applied", "REFUND_EXCEEDS_DEBIT", "applied", "TRANSACTION_NOT_FOUND", "TRANSACTION_NOT_FOUND"]);
+    expect(plan.decisions.map((d) => (d.kind === "applied" ? d.refundedTotal : null))).toEqual([40n, null, 50n, null, null]);
+    // One versioned update of the debit's refunded total, from what was read.
+    expect(plan.refunded).toEqual([{ debitId: "d1", from: 10n, to: 50n }]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 40n }]);
   });
 
   it("an item whose request id was recorded already does not run", () => {

@@ -28,7 +28,12 @@ export type PlanItem = {
   transactionId: string;
   /** Its X-Request-Id was recorded by another execution already: it must not run. */
   fenced?: boolean;
+  /** A credit that gives back (part of) this debit (its transaction id). */
+  refundOf?: string;
 };
+
+/** A debit that refunds in the batch give back to. */
+export type DebitState = { userId: string; creditTypeId: string; type: LedgerType; amount: bigint; refunded: bigint };
 
 export type AccountState = { id: string; balance: bigint; version: number };
 
@@ -49,11 +54,14 @@ export type BatchState = {
   accounts: ReadonlyMap<string, AccountState>;
   /** Which of the credit types the batch names exist. */
   creditTypes: ReadonlySet<string>;
+  /** The debits the batch's refunds name, by transaction id. */
+  debits: ReadonlyMap<string, DebitState>;
 };
 
 export type Decision =
-  | { kind: "applied"; accountId: string; balanceAfter: bigint }
-  | { kind: "repeat"; transactionId: string; operationId: string | null; balanceAfter: bigint }
+  /** `refundedTotal`: for a refund, the debit's refunded total after it. */
+  | { kind: "applied"; accountId: string; balanceAfter: bigint; refundedTotal?: bigint }
+  | { kind: "repeat"; transactionId: string; operationId: string | null; balanceAfter: bigint; refundedTotal?: bigint }
   | { kind: "refused"; error: AppError };
 
 /** One versioned update of an account that exists: from `version` to `newVersion`. */
@@ -61,7 +69,10 @@ export type AccountUpdate = { id: string; version: number; newVersion: number; b
 /** An account a credit creates. */
 export type AccountCreate = { id: string; userId: string; creditTypeId: string; balance: bigint; version: number };
 
-export type BatchPlan = { decisions: Decision[]; updates: AccountUpdate[]; creates: AccountCreate[] };
+/** A debit's refunded total, from what the batch read to what it gives back (a versioned update too). */
+export type RefundedUpdate = { debitId: string; from: bigint; to: bigint };
+
+export type BatchPlan = { decisions: Decision[]; updates: AccountUpdate[]; creates: AccountCreate[]; refunded: RefundedUpdate[] };
 
 export const accountKey = (userId: string, creditTypeId: string): string => `${userId.length}:${userId}:${creditTypeId}`;
 export const businessKey = (code: string, id: string): string => `${code.length}:${code}:${id}`;
@@ -73,6 +84,9 @@ type Running = { id: string; userId: string; creditTypeId: string; balance: bigi
 
 export function planBatch(items: readonly PlanItem[], state: BatchState, newAccountId: () => string): BatchPlan {
   const running = new Map<string, Running>();
+  /** Refunded totals of debits as the batch goes. */
+  const refunded = new Map<string, { from: bigint; to: bigint }>();
+  const refundedOf = (debitId: string): bigint | undefined => refunded.get(debitId)?.to ?? state.debits.get(debitId)?.refunded;
   const appliedHere = new Map<string, { item: PlanItem; balanceAfter: bigint }>();
 
   const accountOf = (item: PlanItem): Running | undefined => {
@@ -132,7 +146,28 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
           ),
         };
       }
-      return { kind: "repeat", transactionId: previous.id, operationId: previous.operationId, balanceAfter: previous.balanceAfter };
+      const repeat: Decision = { kind: "repeat", transactionId: previous.id, operationId: previous.operationId, balanceAfter: previous.balanceAfter };
+      const total = item.refundOf === undefined ? undefined : refundedOf(item.refundOf);
+      return total === undefined ? repeat : { ...repeat, refundedTotal: total };
+    }
+
+    let refundedTotal: bigint | undefined;
+    if (item.refundOf !== undefined) {
+      const debit = state.debits.get(item.refundOf);
+      if (!debit || debit.type !== "DEBIT" || debit.userId !== item.userId || debit.creditTypeId !== item.creditTypeId) {
+        return { kind: "refused", error: new AppError("TRANSACTION_NOT_FOUND", `no debit ${item.refundOf} of this account to refund`) };
+      }
+      const before = refundedOf(item.refundOf) ?? 0n;
+      if (before + item.amount > debit.amount) {
+        return {
+          kind: "refused",
+          error: new AppError(
+            "REFUND_EXCEEDS_DEBIT",
+            `refunds of ${item.refundOf} would reach ${before + item.amount}, past the debit's ${debit.amount}; ${debit.amount - before} may still be refunded`,
+          ),
+        };
+      }
+      refundedTotal = before + item.amount;
     }
 
     let acct = accountOf(item);
@@ -157,6 +192,10 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
     }
     acct.changes += 1;
     appliedHere.set(bkey, { item, balanceAfter: acct.balance });
+    if (item.refundOf !== undefined && refundedTotal !== undefined) {
+      refunded.set(item.refundOf, { from: refunded.get(item.refundOf)?.from ?? state.debits.get(item.refundOf)!.refunded, to: refundedTotal });
+      return { kind: "applied", accountId: acct.id, balanceAfter: acct.balance, refundedTotal };
+    }
     return { kind: "applied", accountId: acct.id, balanceAfter: acct.balance };
   };
 
@@ -168,5 +207,10 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
     if (acct.created) creates.push({ id: acct.id, userId: acct.userId, creditTypeId: acct.creditTypeId, balance: acct.balance, version: acct.changes });
     else updates.push({ id: acct.id, version: acct.version, newVersion: acct.version + acct.changes, balance: acct.balance });
   }
-  return { decisions, updates, creates };
+  return {
+    decisions,
+    updates,
+    creates,
+    refunded: [...refunded].map(([debitId, r]) => ({ debitId, from: r.from, to: r.to })),
+  };
 }

@@ -1,6 +1,15 @@
 import type { Query, Statement } from "~/server/infra/sql";
+import type { LedgerType } from "~/generated/prisma/client";
 import type { LedgerRow } from "./ledger";
-import { accountKey, businessKey, type AccountCreate, type AccountUpdate, type BatchState, type ExistingEntry } from "./batch-plan";
+import {
+  accountKey,
+  businessKey,
+  type AccountCreate,
+  type AccountUpdate,
+  type BatchState,
+  type ExistingEntry,
+  type RefundedUpdate,
+} from "./batch-plan";
 
 /**
  * The balance engine's statements: arrays in, one round trip each, whatever
@@ -9,6 +18,8 @@ import { accountKey, businessKey, type AccountCreate, type AccountUpdate, type B
  */
 
 export type ReadKeys = {
+  /** Debits the batch's refunds give back to. */
+  debits: string[];
   businessKeys: { code: string; id: string }[];
   accounts: { userId: string; creditTypeId: string }[];
   creditTypes: string[];
@@ -31,13 +42,18 @@ SELECT
   (SELECT coalesce(json_agg(c.id), '[]'::json) FROM credit_types c WHERE c.id = ANY($5::text[])) AS credit_types,
   (SELECT coalesce(json_agg(json_build_object('principal', r.principal, 'requestId', r.request_id)), '[]'::json)
      FROM request_records r
-    WHERE (r.principal, r.request_id) IN (SELECT * FROM unnest($6::text[], $7::text[])) AND r.expires_at > $8) AS records` };
+    WHERE (r.principal, r.request_id) IN (SELECT * FROM unnest($6::text[], $7::text[])) AND r.expires_at > $8) AS records,
+  (SELECT coalesce(json_agg(json_build_object(
+      'id', d.id, 'userId', d.user_id, 'creditTypeId', d.credit_type_id, 'type', d.type,
+      'amount', d.amount::text, 'refunded', d.refunded_amount::text)), '[]'::json)
+     FROM ledger_entries d WHERE d.id = ANY($9::uuid[])) AS debits` };
 
 type ReadRow = {
   entries: (Omit<ExistingEntry, "amount" | "balanceAfter"> & { amount: string; balanceAfter: string; businessCode: string; businessId: string })[];
   accounts: { id: string; userId: string; creditTypeId: string; balance: string; version: number }[];
   credit_types: string[];
   records: { principal: string; requestId: string }[];
+  debits: { id: string; userId: string; creditTypeId: string; type: LedgerType; amount: string; refunded: string }[];
 };
 
 export const requestKey = (principal: string, requestId: string): string => `${principal.length}:${principal}:${requestId}`;
@@ -53,6 +69,7 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
     keys.requestIds.map((r) => r.principal),
     keys.requestIds.map((r) => r.requestId),
     keys.now,
+    keys.debits,
   ]);
   if (!row) throw new Error("the batch read returned no row");
   return {
@@ -75,6 +92,12 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
     ),
     creditTypes: new Set(row.credit_types),
     recorded: new Set(row.records.map((r) => requestKey(r.principal, r.requestId))),
+    debits: new Map(
+      row.debits.map((d) => [
+        d.id,
+        { userId: d.userId, creditTypeId: d.creditTypeId, type: d.type, amount: BigInt(d.amount), refunded: BigInt(d.refunded) },
+      ]),
+    ),
   };
 }
 
@@ -99,7 +122,20 @@ export type RecordInsert = {
   expiresAt: Date;
 };
 
+/** A refund that applied: its row, SUCCEEDED, beside the credit (`transactionId`) that gave the points back. */
+export type RefundInsert = {
+  id: string;
+  userId: string;
+  creditTypeId: string;
+  amount: bigint;
+  reason: string;
+  originalTransactionId: string;
+  transactionId: string;
+};
+
 export type BatchWrite = {
+  refunded: RefundedUpdate[];
+  refunds: RefundInsert[];
   updates: AccountUpdate[];
   creates: AccountCreate[];
   ledger: LedgerInsert[];
@@ -109,7 +145,7 @@ export type BatchWrite = {
   now: Date;
 };
 
-export type WriteCounts = { updated: number; created: number; recorded: number };
+export type WriteCounts = { updated: number; created: number; recorded: number; refunded: number };
 
 const WRITE_SQL: Statement = { name: "fp_batch_write", text: `
 WITH upd AS (
@@ -149,8 +185,20 @@ WITH upd AS (
     created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
     WHERE request_records.expires_at <= EXCLUDED.created_at
   RETURNING 1
+), refunded AS (
+  UPDATE ledger_entries d SET refunded_amount = r.to_amount
+  FROM unnest($37::uuid[], $38::bigint[], $39::bigint[]) AS r(id, from_amount, to_amount)
+  WHERE d.id = r.id AND d.refunded_amount = r.from_amount
+  RETURNING 1
+), refund_rows AS (
+  INSERT INTO refunds (id, user_id, credit_type_id, amount, reason, original_transaction_id, status, attempts, refund_transaction_id,
+                       next_attempt_at, created_at, updated_at)
+  SELECT f.id, f.user_id, f.credit_type_id, f.amount, f.reason, f.original, 'SUCCEEDED', 1, f.tx, $1, $1, $1
+  FROM unnest($40::uuid[], $41::text[], $42::text[], $43::bigint[], $44::text[], $45::uuid[], $46::uuid[])
+       AS f(id, user_id, credit_type_id, amount, reason, original, tx)
 )
-SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created, (SELECT count(*) FROM records)::int AS recorded` };
+SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created,
+       (SELECT count(*) FROM records)::int AS recorded, (SELECT count(*) FROM refunded)::int AS refunded` };
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -198,6 +246,16 @@ export async function writeBatch(q: Query, w: BatchWrite): Promise<WriteCounts> 
     w.records.map((r) => r.operationId),
     w.records.map((r) => json(r.response)),
     w.records.map((r) => r.expiresAt),
+    w.refunded.map((r) => r.debitId),
+    w.refunded.map((r) => r.from.toString()),
+    w.refunded.map((r) => r.to.toString()),
+    w.refunds.map((f) => f.id),
+    w.refunds.map((f) => f.userId),
+    w.refunds.map((f) => f.creditTypeId),
+    w.refunds.map((f) => f.amount.toString()),
+    w.refunds.map((f) => f.reason),
+    w.refunds.map((f) => f.originalTransactionId),
+    w.refunds.map((f) => f.transactionId),
   ]);
   if (!row) throw new Error("the batch write returned no row");
   return row;

@@ -8,6 +8,9 @@ export type GrantResult = {
   idempotent: boolean;
 };
 
+/** What `credit.refund` answers: a grant's fields and the debit's refunded total after it. */
+export type RefundResult = GrantResult & { refundedTotal: number };
+
 /** What `credit.deduct` answers: a grant's fields and `success: true`. */
 export type DeductResult = { success: true } & GrantResult;
 

@@ -29,4 +29,6 @@ export type BalanceChange = {
   eventType: OutboxEventType;
   request: BalanceChangeRequest;
   caller: CallerInfo;
+  /** A credit that gives back (part of) an earlier debit: the debit's transaction id, and why. */
+  refund?: { originalTransactionId: string; reason: string };
 };

@@ -2,7 +2,7 @@ import type { Query, Statement } from "~/server/infra/sql";
 import type { AppErrorCode } from "~/server/infra/app-error";
 
 /** Operation types recorded in the operation log. */
-export type OperationType = "credit.grant" | "credit.deduct" | "flashSale.purchase" | "refund.apply";
+export type OperationType = "credit.grant" | "credit.deduct" | "credit.refund" | "flashSale.purchase" | "refund.apply";
 
 export type OperationStart = {
   id: string;

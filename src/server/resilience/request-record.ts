@@ -45,6 +45,7 @@ export const RECORDED_ERROR_CODES: ReadonlySet<AppErrorCode> = new Set<AppErrorC
   "ITEM_NOT_FOUND",
   "SOLD_OUT",
   "REFUND_EXCEEDS_DEBIT",
+  "TRANSACTION_NOT_FOUND",
   "BALANCE_LIMIT_EXCEEDED",
   "CONFLICT",
 ]);

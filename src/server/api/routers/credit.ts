@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { createTRPCRouter, principalProcedure, serviceProcedure } from "../trpc";
-import { ZAccountRef, ZBalanceBatchSchema, ZBalanceChangeRequestSchema, ZPageFields } from "../schemas";
+import { ZAccountRef, ZBalanceBatchSchema, ZBalanceChangeRequestSchema, ZPageFields, ZRefundRequestSchema } from "../schemas";
 import { requestReplay } from "../middleware/request-replay";
 import { admission, requireSwitch } from "../middleware/admission";
 import { grantCredits } from "~/server/credit/grant";
 import { deductCredits } from "~/server/credit/deduct";
 import { batchDeduct, batchGrant } from "~/server/credit/batch";
+import { refundDebit } from "~/server/credit/refund";
 import { getAccount } from "~/server/credit/accounts";
 import { listLedger } from "~/server/credit/ledger";
 import type { CallerInfo } from "~/server/credit/types";
@@ -33,6 +34,11 @@ export const creditRouter = createTRPCRouter({
     .use(requestReplay)
     .use(admission("credit.deduct"))
     .mutation(({ ctx, input }) => deductCredits(ctx.deps, input, callerOf(ctx))),
+
+  refund: serviceProcedure
+    .input(ZRefundRequestSchema)
+    .use(requestReplay)
+    .mutation(({ ctx, input }) => refundDebit(ctx.deps, input, callerOf(ctx))),
 
   batchGrant: serviceProcedure
     .input(ZBalanceBatchSchema)
