@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
 import type { Deps } from "~/server/infra/deps";
 import { sparePort } from "~/server/credit/testing";
 import { testDatabaseUrl } from "./env";
@@ -58,4 +59,37 @@ export async function startServerProcess(deps: Deps, env: Record<string, string>
   }
   stop();
   throw new Error(`server did not come up:\n${log}`);
+}
+
+/**
+ * A JSON POST on a connection of its own (no pooling, no pipelining): the
+ * status and body text, or status 0 with the error if the connection was cut.
+ */
+export function postOnOwnConnection(
+  port: number,
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...headers },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on("error", (err) => resolve({ status: 0, body: String(err) }));
+      },
+    );
+    req.on("error", (err) => resolve({ status: 0, body: String(err) }));
+    req.end(data);
+  });
 }

@@ -1,9 +1,8 @@
-import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDeps, closeDeps, uid } from "~/test/deps";
 import { ensureCreditType, makeApiKey, postJson, startApi } from "~/test/api";
 import { testDatabaseUrl } from "~/test/env";
-import { startServerProcess } from "~/test/server-process";
+import { postOnOwnConnection, startServerProcess } from "~/test/server-process";
 import type { Deps } from "~/server/infra/deps";
 import { createDb } from "~/server/infra/db";
 import { isAppError, type AppErrorCode } from "~/server/infra/app-error";
@@ -404,7 +403,7 @@ describe("balance engine", () => {
       for (const c of calls) await fund(deps, c.body.userId, 30);
       const requestIds = calls.map((c) => c.requestId);
 
-      const sent = calls.map((c) => postRaw(port, "/api/trpc/credit.deduct", c.body, { authorization: `Bearer ${key}`, "x-request-id": c.requestId }));
+      const sent = calls.map((c) => postOnOwnConnection(port, "/api/trpc/credit.deduct", c.body, { authorization: `Bearer ${key}`, "x-request-id": c.requestId }));
       await until("the 5 operations to be started", async () => {
         const n = await deps.db.operation.count({ where: { requestId: { in: requestIds }, status: "started" } });
         return n === calls.length;
@@ -576,28 +575,3 @@ describe("balance engine", () => {
     }
   });
 });
-
-/** A POST on a connection of its own: the answer, or status 0 if the connection was cut. */
-function postRaw(port: number, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method: "POST",
-        agent: false,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...headers },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => (text += c.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on("error", (err) => resolve({ status: 0, body: String(err) }));
-      },
-    );
-    req.on("error", (err) => resolve({ status: 0, body: String(err) }));
-    req.end(data);
-  });
-}

@@ -1,9 +1,8 @@
-import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Deps } from "~/server/infra/deps";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { ensureCreditType, makeApiKey } from "~/test/api";
-import { startServerProcess } from "~/test/server-process";
+import { postOnOwnConnection, startServerProcess } from "~/test/server-process";
 import { grantCredits } from "~/server/credit/grant";
 
 // The real server process, stopped with SIGTERM while 200 deductions are in
@@ -20,31 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeDeps(deps);
 });
-
-/** A POST on a connection of its own (no pooling): the answer, or status 0 with the error if the connection was cut. */
-function post(port: number, path: string, key: string, body: unknown): Promise<{ status: number; body: unknown }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method: "POST",
-        agent: false,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), authorization: `Bearer ${key}` },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => (text += c.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
-        res.on("error", (err) => resolve({ status: 0, body: String(err) }));
-      },
-    );
-    req.on("error", (err) => resolve({ status: 0, body: String(err) }));
-    req.end(data);
-  });
-}
 
 describe("graceful shutdown", () => {
   it("SIGTERM during 200 in-flight deductions: every one answered, none cut; health says draining; the process exits 0", async () => {
@@ -70,7 +44,12 @@ describe("graceful shutdown", () => {
     try {
       // One connection per request, each sent at once: all 200 are in flight before the signal.
       const calls = users.map((userId) =>
-        post(port, "/api/trpc/credit.deduct", key, { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId: uid("o") }),
+        postOnOwnConnection(
+          port,
+          "/api/trpc/credit.deduct",
+          { userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId: uid("o") },
+          { authorization: `Bearer ${key}` },
+        ),
       );
       await new Promise((r) => setTimeout(r, 250));
       server.child.kill("SIGTERM");
