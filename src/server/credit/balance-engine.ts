@@ -63,12 +63,13 @@ export class BalanceEngine {
     this.changesTotal = counterOf(registry, "fp_balance_changes_total", "Balance changes the engine's batches carried (changes / batches = batch size)", []);
   }
 
-  /** Applies one change; resolves with its result or its typed error, never rejects. */
-  submit(change: BalanceChange): Promise<ItemOutcome> {
-    return this.enqueue(change, this.deps.env.LOCK_WAIT_MS);
-  }
-
-  private enqueue(change: BalanceChange, waitMs: number): Promise<ItemOutcome> {
+  /**
+   * Applies one change. `waitMs` bounds how long it may wait for its account
+   * (LOCK_WAIT_MS unless the caller would rather wait longer). Resolves with
+   * its result or its typed error, never rejects.
+   */
+  submit(change: BalanceChange, opts: { waitMs?: number } = {}): Promise<ItemOutcome> {
+    const waitMs = opts.waitMs ?? this.deps.env.LOCK_WAIT_MS;
     return new Promise((resolve) => {
       const item: EngineItem = {
         change,
@@ -82,19 +83,6 @@ export class BalanceEngine {
       this.pending.push(waiting);
       this.schedule();
     });
-  }
-
-  /**
-   * Applies one change; `waitMs` bounds how long it may wait for its account
-   * (default LOCK_WAIT_MS). Resolves with its result or its typed error, never rejects.
-   */
-  submitWaiting(change: BalanceChange, waitMs: number): Promise<ItemOutcome> {
-    return this.enqueue(change, waitMs);
-  }
-
-  /** How many changes wait for a batch, and how many batches run (metrics, tests). */
-  get depth(): { waiting: number; batches: number } {
-    return { waiting: this.pending.length, batches: this.running };
   }
 
   private arm(w: Waiting): void {

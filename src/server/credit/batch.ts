@@ -39,7 +39,7 @@ async function run<T extends GrantResult>(
   // may wait for their accounts as long as a transaction may last.
   const waitMs = Math.max(deps.env.LOCK_WAIT_MS, deps.env.DB_TX_TIMEOUT_MS);
   const outcomes = await Promise.all(
-    changes.map((c): Promise<ItemOutcome> => (c instanceof AppError ? Promise.resolve({ ok: false, error: c }) : engine.submitWaiting(c, waitMs))),
+    changes.map((c): Promise<ItemOutcome> => (c instanceof AppError ? Promise.resolve({ ok: false, error: c }) : engine.submit(c, { waitMs }))),
   );
   const whole = failedWhole(outcomes);
   if (whole) throw whole;
