@@ -8,6 +8,7 @@ import { circuitRouter } from "./routers/circuit";
 import { rateLimitRouter } from "./routers/rate-limit";
 import { switchRouter } from "./routers/switch";
 import { creditTypeRouter } from "./routers/credit-type";
+import { refundRouter } from "./routers/refund";
 
 export const appRouter = createTRPCRouter({
   credit: creditRouter,
@@ -19,6 +20,7 @@ export const appRouter = createTRPCRouter({
   rateLimit: rateLimitRouter,
   switch: switchRouter,
   creditType: creditTypeRouter,
+  refund: refundRouter,
 });
 
 export type AppRouter = typeof appRouter;

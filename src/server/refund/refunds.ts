@@ -1,0 +1,129 @@
+import type { Db } from "~/server/infra/db";
+import { AppError } from "~/server/infra/app-error";
+import type { RefundStatus } from "~/generated/prisma/client";
+import { writeAudit, type AuditEntry } from "~/server/audit/audit-log";
+
+/** docs/api.md, `refund.list`. */
+export type RefundView = {
+  id: string;
+  userId: string;
+  creditTypeId: string;
+  amount: number;
+  reason: string;
+  originalTransactionId: string;
+  status: RefundStatus;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: string;
+  createdAt: string;
+  updatedAt: string;
+};
+
+const refundSelect = {
+  id: true,
+  userId: true,
+  creditTypeId: true,
+  amount: true,
+  reason: true,
+  originalTransactionId: true,
+  status: true,
+  attempts: true,
+  lastError: true,
+  nextAttemptAt: true,
+  createdAt: true,
+  updatedAt: true,
+} as const;
+
+type RefundRow = {
+  id: string;
+  userId: string;
+  creditTypeId: string;
+  amount: bigint;
+  reason: string;
+  originalTransactionId: string;
+  status: RefundStatus;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: Date;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+function toView(r: RefundRow): RefundView {
+  return {
+    ...r,
+    amount: Number(r.amount),
+    nextAttemptAt: r.nextAttemptAt.toISOString(),
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  };
+}
+
+/** Newest first, optionally of one status; keyset pages on (created_at, id). */
+export async function listRefunds(
+  db: Db,
+  input: { status?: RefundStatus | undefined; limit: number; cursor?: string | undefined },
+): Promise<{ items: RefundView[]; nextCursor: string | null }> {
+  const after = input.cursor ? decodeCursor(input.cursor) : null;
+  const rows = await db.refund.findMany({
+    where: {
+      ...(input.status ? { status: input.status } : {}),
+      ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+    },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: input.limit + 1,
+    select: refundSelect,
+  });
+  const page = rows.slice(0, input.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(toView), nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
+}
+
+function encodeCursor(r: { createdAt: Date; id: string }): string {
+  return Buffer.from(`${r.createdAt.toISOString()}|${r.id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [iso, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
+  const createdAt = new Date(iso ?? "");
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw new AppError("VALIDATION", "cursor is not one this service returned");
+  }
+  return { createdAt, id };
+}
+
+/**
+ * An operator settles a FAILED refund by hand (the points went back some
+ * other way): RESOLVED, nothing credited, audited in the same transaction.
+ * Only a FAILED refund can be resolved (else 409 INVALID_STATE); two operators
+ * at once resolve it once.
+ */
+export async function resolveRefund(
+  db: Db,
+  input: { refundId: string; reason: string },
+  caller: { actor: AuditEntry["actor"]; requestId?: string | null },
+): Promise<RefundView> {
+  return db.$transaction(async (tx) => {
+    const [row] = await tx.$queryRaw<{ status: RefundStatus }[]>`
+      SELECT status FROM refunds WHERE id = ${input.refundId}::uuid FOR UPDATE`;
+    if (!row) throw new AppError("REFUND_NOT_FOUND", `no refund ${input.refundId}`);
+    if (row.status !== "FAILED") {
+      throw new AppError("INVALID_STATE", `refund ${input.refundId} is ${row.status}; only a FAILED refund can be resolved`);
+    }
+    const updated = await tx.refund.update({
+      where: { id: input.refundId },
+      data: { status: "RESOLVED", updatedAt: new Date() },
+      select: refundSelect,
+    });
+    await writeAudit(tx, {
+      actor: caller.actor,
+      action: "refund.resolve",
+      target: `refund:${input.refundId}`,
+      reason: input.reason,
+      before: { status: "FAILED" },
+      after: { status: "RESOLVED" },
+      requestId: caller.requestId ?? null,
+    });
+    return toView(updated);
+  });
+}
