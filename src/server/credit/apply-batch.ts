@@ -63,7 +63,7 @@ export async function abandonItems(deps: Deps, items: readonly EngineItem[], err
 }
 
 /** Passes through one batch after a versioned update found the account moved (only without the lock). */
-export const VERSION_RETRIES = 5;
+const VERSION_RETRIES = 5;
 
 class AccountMoved extends Error {}
 

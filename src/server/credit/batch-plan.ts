@@ -1,4 +1,5 @@
 import { AppError } from "~/server/infra/app-error";
+import { idPart } from "~/server/infra/redis-keys";
 import type { LedgerType } from "~/generated/prisma/client";
 import { MAX_BALANCE } from "./accounts";
 
@@ -74,8 +75,10 @@ export type RefundedUpdate = { debitId: string; from: bigint; to: bigint };
 
 export type BatchPlan = { decisions: Decision[]; updates: AccountUpdate[]; creates: AccountCreate[]; refunded: RefundedUpdate[] };
 
-export const accountKey = (userId: string, creditTypeId: string): string => `${userId.length}:${userId}:${creditTypeId}`;
-export const businessKey = (code: string, id: string): string => `${code.length}:${code}:${id}`;
+/** A map key for a pair of ids that no other pair shares (the first is length-prefixed). */
+export const pairKey = (first: string, second: string): string => `${idPart(first)}:${second}`;
+export const accountKey = (userId: string, creditTypeId: string): string => pairKey(userId, creditTypeId);
+export const businessKey = (code: string, id: string): string => pairKey(code, id);
 
 /** Retry hint for a request id that another execution recorded first. */
 export const REPLAY_FENCE_RETRY_MS = 200;

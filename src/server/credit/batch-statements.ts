@@ -4,6 +4,7 @@ import type { LedgerRow } from "./ledger";
 import {
   accountKey,
   businessKey,
+  pairKey,
   type AccountCreate,
   type AccountUpdate,
   type BatchState,
@@ -56,7 +57,7 @@ type ReadRow = {
   debits: { id: string; userId: string; creditTypeId: string; type: LedgerType; amount: string; refunded: string }[];
 };
 
-export const requestKey = (principal: string, requestId: string): string => `${principal.length}:${principal}:${requestId}`;
+export const requestKey = (principal: string, requestId: string): string => pairKey(principal, requestId);
 
 /** What the batch needs to decide, in one statement: used business keys, accounts, credit types, recorded request ids. */
 export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchState & { recorded: Set<string> }> {

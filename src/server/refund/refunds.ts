@@ -1,4 +1,5 @@
-import type { Db } from "~/server/infra/db";
+import type { Deps } from "~/server/infra/deps";
+import type { Db, Prisma } from "~/server/infra/db";
 import { AppError } from "~/server/infra/app-error";
 import type { RefundStatus } from "~/generated/prisma/client";
 import { writeAudit, type AuditEntry } from "~/server/audit/audit-log";
@@ -34,20 +35,7 @@ const refundSelect = {
   updatedAt: true,
 } as const;
 
-type RefundRow = {
-  id: string;
-  userId: string;
-  creditTypeId: string;
-  amount: bigint;
-  reason: string;
-  originalTransactionId: string;
-  status: RefundStatus;
-  attempts: number;
-  lastError: string | null;
-  nextAttemptAt: Date;
-  createdAt: Date;
-  updatedAt: Date;
-};
+type RefundRow = Prisma.RefundGetPayload<{ select: typeof refundSelect }>;
 
 function toView(r: RefundRow): RefundView {
   return {
@@ -99,11 +87,11 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
  * at once resolve it once.
  */
 export async function resolveRefund(
-  db: Db,
+  deps: Pick<Deps, "db" | "clock">,
   input: { refundId: string; reason: string },
   caller: { actor: AuditEntry["actor"]; requestId?: string | null },
 ): Promise<RefundView> {
-  return db.$transaction(async (tx) => {
+  return deps.db.$transaction(async (tx) => {
     const [row] = await tx.$queryRaw<{ status: RefundStatus }[]>`
       SELECT status FROM refunds WHERE id = ${input.refundId}::uuid FOR UPDATE`;
     if (!row) throw new AppError("REFUND_NOT_FOUND", `no refund ${input.refundId}`);
@@ -112,7 +100,7 @@ export async function resolveRefund(
     }
     const updated = await tx.refund.update({
       where: { id: input.refundId },
-      data: { status: "RESOLVED", updatedAt: new Date() },
+      data: { status: "RESOLVED", updatedAt: deps.clock.now() },
       select: refundSelect,
     });
     await writeAudit(tx, {

@@ -16,6 +16,6 @@ export const refundRouter = createTRPCRouter({
     .input(z.object({ refundId: ZUuid, reason: z.string().trim().min(3).max(500) }).strict())
     .use(requestReplay)
     .mutation(({ ctx, input }) =>
-      resolveRefund(ctx.deps.db, input, { actor: auditActorOf(ctx.admin), requestId: ctx.requestId }),
+      resolveRefund(ctx.deps, input, { actor: auditActorOf(ctx.admin), requestId: ctx.requestId }),
     ),
 });
