@@ -1,13 +1,16 @@
 /**
  * The background process (`npm run worker`): the tasks of ./worker/tasks.ts
- * (outbox relay, stuck-operation resolver, request-record clean-up). Several
- * may run at once; each task claims its work safely.
+ * (refunds, outbox relay, stuck-operation resolver, request-record clean-up).
+ * Several may run at once; each task claims its work safely. On SIGTERM it
+ * takes no new work, finishes what it holds and waits for alerts under way.
  */
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
 import { startSettingsSync } from "~/server/infra/settings-sync";
+import { alertsSettled } from "~/server/infra/alerts";
 import { runTasks } from "./worker/runner";
+import { startWorkerMetrics } from "./worker/metrics-server";
 import { workerTasks } from "./worker/tasks";
 
 async function main(): Promise<void> {
@@ -16,6 +19,7 @@ async function main(): Promise<void> {
   if (!(await waitForRedis(deps.redis, 3000))) deps.log.warn("redis is not answering; tasks retry until it does");
   // Degradation switches (e.g. outboxRelay) reach this process within a second.
   const settingsSync = startSettingsSync(deps);
+  const metricsServer = env.WORKER_METRICS_PORT ? await startWorkerMetrics(deps, env.WORKER_METRICS_PORT) : null;
   const controller = new AbortController();
   const stop = (signal: string) => {
     deps.log.info({ signal }, "worker stopping");
@@ -25,8 +29,11 @@ async function main(): Promise<void> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   deps.log.info({ tasks: workerTasks.map((t) => t.name) }, "worker started");
   await runTasks(deps, workerTasks, controller.signal);
+  await alertsSettled();
+  metricsServer?.close();
   await settingsSync.stop();
   await closeDeps(deps);
+  deps.log.info("worker stopped");
 }
 
 void main().catch((e: unknown) => {

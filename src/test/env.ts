@@ -6,10 +6,11 @@ declare module "vitest" {
     testDatabaseUrl: string;
     testOwnerDatabaseUrl: string;
     testRedisPrefix: string;
+    testAdminDatabaseUrl: string;
   }
 }
 
-function provided<K extends "testDatabaseUrl" | "testOwnerDatabaseUrl" | "testRedisPrefix">(key: K): string {
+function provided<K extends "testDatabaseUrl" | "testOwnerDatabaseUrl" | "testRedisPrefix" | "testAdminDatabaseUrl">(key: K): string {
   const value = inject(key);
   if (!value) {
     throw new Error(`${key} was not provided: run this file in the "integration" vitest project (*.int.test.ts)`);
@@ -30,4 +31,9 @@ export function testOwnerDatabaseUrl(): string {
 /** Redis key prefix (`fp:test:<hex>:`) of this run; its keys are deleted at teardown. */
 export function testRedisPrefix(): string {
   return provided("testRedisPrefix");
+}
+
+/** The server's `postgres` database as a role that may create databases and roles (for a test's own database). */
+export function testAdminDatabaseUrl(): string {
+  return provided("testAdminDatabaseUrl");
 }

@@ -11,6 +11,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("testDatabaseUrl", run.databaseUrl);
   project.provide("testOwnerDatabaseUrl", run.ownerUrl);
   project.provide("testRedisPrefix", run.redisPrefix);
+  project.provide("testAdminDatabaseUrl", run.adminUrl);
   // Also point the app's own env at them, so a module that reads DATABASE_URL or
   // REDIS_KEY_PREFIX at import can never touch development data.
   process.env.DATABASE_URL = run.databaseUrl;

@@ -93,3 +93,34 @@ export function postOnOwnConnection(
     req.end(data);
   });
 }
+
+export type WorkerProcess = Omit<ServerProcess, "port" | "url">;
+
+/**
+ * The real worker (`src/server/worker.ts`) as a process of its own, against
+ * the database and Redis prefix given in `env`; resolves once it has started
+ * its tasks.
+ */
+export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/server/worker.ts"], {
+    env: { ...process.env, NODE_ENV: "test", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout!.on("data", (c: Buffer) => (log += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once("exit", (code, signal) => r({ code, signal })),
+  );
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  const deadline = Date.now() + 45_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`worker exited early:\n${log}`);
+    if (log.includes('"msg":"worker started"')) return { child, log: () => log, exited, stop };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  stop();
+  throw new Error(`worker did not start:\n${log}`);
+}

@@ -153,7 +153,8 @@ async function applyOnce(
   const now = deps.clock.now();
   const tickets = items.map((i) => i.change.caller.record ?? null);
   const state = await readBatchState(q, {
-    debits: [...new Set(items.flatMap((i) => (i.change.refund ? [i.change.refund.originalTransactionId] : [])))],
+    debits: [...new Set(items.flatMap((i) => (i.change.refund?.kind === "immediate" ? [i.change.refund.originalTransactionId] : [])))],
+    refunds: [...new Set(items.flatMap((i) => (i.change.refund?.kind === "queued" ? [i.change.refund.refundId] : [])))],
     businessKeys: items.map((i) => ({ code: i.change.request.businessCode, id: i.change.request.businessId })),
     accounts: items.map((i) => ({ userId: i.change.request.userId, creditTypeId: i.change.request.creditTypeId })),
     creditTypes: [...new Set(items.filter((i) => i.change.type === "CREDIT").map((i) => i.change.request.creditTypeId))],
@@ -178,7 +179,8 @@ async function applyOnce(
       operationId: i.operationId,
       transactionId: i.transactionId,
       fenced,
-      ...(i.change.refund ? { refundOf: i.change.refund.originalTransactionId } : {}),
+      ...(i.change.refund?.kind === "immediate" ? { refundOf: i.change.refund.originalTransactionId } : {}),
+      ...(i.change.refund?.kind === "queued" ? { queuedRefund: i.change.refund.refundId } : {}),
     };
   });
   const plan = planBatch(planItems, state, randomUUID);
@@ -188,7 +190,8 @@ async function applyOnce(
     counts.updated !== plan.updates.length ||
     counts.created !== plan.creates.length ||
     counts.recorded !== write.records.length ||
-    counts.refunded !== plan.refunded.length
+    counts.refunded !== plan.refunded.length ||
+    counts.marked !== write.marks.length
   ) {
     throw new AccountMoved();
   }
@@ -208,6 +211,7 @@ function buildWrite(
     creates: plan.creates,
     refunded: plan.refunded,
     refunds: [],
+    marks: [],
     ledger: [],
     events: [],
     operations: [],
@@ -243,7 +247,9 @@ function buildWrite(
         }),
         decision.refundedTotal,
       );
-      if (change.refund) {
+      if (change.refund?.kind === "queued") {
+        write.marks.push({ refundId: change.refund.refundId, transactionId: item.transactionId });
+      } else if (change.refund) {
         write.refunds.push({
           id: randomUUID(),
           userId: req.userId,

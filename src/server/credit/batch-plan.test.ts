@@ -29,6 +29,7 @@ function state(opts: { balances?: Record<string, number>; entries?: [string, str
     entries: new Map((opts.entries ?? []).map(([code, id, e]) => [businessKey(code, id), e])),
     creditTypes: new Set(opts.types ?? ["points"]),
     debits: new Map(),
+    refunds: new Map(),
   };
 }
 
@@ -120,6 +121,25 @@ describe("planBatch", () => {
     // One versioned update of the debit's refunded total, from what was read.
     expect(plan.refunded).toEqual([{ debitId: "d1", from: 10n, to: 50n }]);
     expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 40n }]);
+  });
+
+  it("a queued refund credits only while its row is due; the same refund twice in a batch credits once", () => {
+    const refunds = new Map([
+      ["r-due", "PENDING"],
+      ["r-retrying", "RETRYING"],
+      ["r-failed", "FAILED"],
+      ["r-resolved", "RESOLVED"],
+    ]);
+    const queued = (id: string) => credit(5, { queuedRefund: id, businessCode: "refund", businessId: id });
+    const plan = planBatch(
+      [queued("r-due"), queued("r-retrying"), queued("r-failed"), queued("r-resolved"), queued("r-gone"), queued("r-due")],
+      { ...state({ balances: { alice: 0 } }), refunds },
+      newId,
+    );
+    expect(kinds(plan)).toEqual(["applied", "applied", "INVALID_STATE", "INVALID_STATE", "REFUND_NOT_FOUND", "repeat"]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 10n }]);
+    // Counted against the debit when queued, not again now.
+    expect(plan.refunded).toEqual([]);
   });
 
   it("an item whose request id was recorded already does not run", () => {

@@ -31,6 +31,8 @@ export type PlanItem = {
   fenced?: boolean;
   /** A credit that gives back (part of) this debit (its transaction id). */
   refundOf?: string;
+  /** A credit that applies this queued refund row (its id). */
+  queuedRefund?: string;
 };
 
 /** A debit that refunds in the batch give back to. */
@@ -57,6 +59,8 @@ export type BatchState = {
   creditTypes: ReadonlySet<string>;
   /** The debits the batch's refunds name, by transaction id. */
   debits: ReadonlyMap<string, DebitState>;
+  /** The status of each queued refund row the batch applies, by id. */
+  refunds: ReadonlyMap<string, string>;
 };
 
 export type Decision =
@@ -152,6 +156,20 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
       const repeat: Decision = { kind: "repeat", transactionId: previous.id, operationId: previous.operationId, balanceAfter: previous.balanceAfter };
       const total = item.refundOf === undefined ? undefined : refundedOf(item.refundOf);
       return total === undefined ? repeat : { ...repeat, refundedTotal: total };
+    }
+
+    if (item.queuedRefund !== undefined) {
+      // Only a refund still due may credit: not one settled by hand, nor one
+      // that failed for good since this attempt was claimed.
+      const status = state.refunds.get(item.queuedRefund);
+      if (status !== "PENDING" && status !== "RETRYING") {
+        return {
+          kind: "refused",
+          error: status
+            ? new AppError("INVALID_STATE", `refund ${item.queuedRefund} is ${status}; nothing was credited`)
+            : new AppError("REFUND_NOT_FOUND", `no refund ${item.queuedRefund}`),
+        };
+      }
     }
 
     let refundedTotal: bigint | undefined;

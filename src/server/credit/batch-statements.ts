@@ -21,6 +21,8 @@ import {
 export type ReadKeys = {
   /** Debits the batch's refunds give back to. */
   debits: string[];
+  /** Queued refund rows the batch applies. */
+  refunds: string[];
   businessKeys: { code: string; id: string }[];
   accounts: { userId: string; creditTypeId: string }[];
   creditTypes: string[];
@@ -47,7 +49,9 @@ SELECT
   (SELECT coalesce(json_agg(json_build_object(
       'id', d.id, 'userId', d.user_id, 'creditTypeId', d.credit_type_id, 'type', d.type,
       'amount', d.amount::text, 'refunded', d.refunded_amount::text)), '[]'::json)
-     FROM ledger_entries d WHERE d.id = ANY($9::uuid[])) AS debits` };
+     FROM ledger_entries d WHERE d.id = ANY($9::uuid[])) AS debits,
+  (SELECT coalesce(json_agg(json_build_object('id', f.id, 'status', f.status)), '[]'::json)
+     FROM refunds f WHERE f.id = ANY($10::uuid[])) AS refunds` };
 
 type ReadRow = {
   entries: (Omit<ExistingEntry, "amount" | "balanceAfter"> & { amount: string; balanceAfter: string; businessCode: string; businessId: string })[];
@@ -55,11 +59,12 @@ type ReadRow = {
   credit_types: string[];
   records: { principal: string; requestId: string }[];
   debits: { id: string; userId: string; creditTypeId: string; type: LedgerType; amount: string; refunded: string }[];
+  refunds: { id: string; status: string }[];
 };
 
 export const requestKey = (principal: string, requestId: string): string => pairKey(principal, requestId);
 
-/** What the batch needs to decide, in one statement: used business keys, accounts, credit types, recorded request ids. */
+/** What the batch needs to decide, in one statement: used business keys, accounts, credit types, recorded request ids, debits and refund rows. */
 export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchState & { recorded: Set<string> }> {
   const [row] = await q<ReadRow>(READ_SQL, [
     keys.businessKeys.map((k) => k.code),
@@ -71,6 +76,7 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
     keys.requestIds.map((r) => r.requestId),
     keys.now,
     keys.debits,
+    keys.refunds,
   ]);
   if (!row) throw new Error("the batch read returned no row");
   return {
@@ -99,6 +105,7 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
         { userId: d.userId, creditTypeId: d.creditTypeId, type: d.type, amount: BigInt(d.amount), refunded: BigInt(d.refunded) },
       ]),
     ),
+    refunds: new Map(row.refunds.map((f) => [f.id, f.status])),
   };
 }
 
@@ -134,9 +141,13 @@ export type RefundInsert = {
   transactionId: string;
 };
 
+/** A queued refund the batch applied: its row becomes SUCCEEDED with the credit (`transactionId`). */
+export type RefundMark = { refundId: string; transactionId: string };
+
 export type BatchWrite = {
   refunded: RefundedUpdate[];
   refunds: RefundInsert[];
+  marks: RefundMark[];
   updates: AccountUpdate[];
   creates: AccountCreate[];
   ledger: LedgerInsert[];
@@ -146,7 +157,7 @@ export type BatchWrite = {
   now: Date;
 };
 
-export type WriteCounts = { updated: number; created: number; recorded: number; refunded: number };
+export type WriteCounts = { updated: number; created: number; recorded: number; refunded: number; marked: number };
 
 const WRITE_SQL: Statement = { name: "fp_batch_write", text: `
 WITH upd AS (
@@ -197,9 +208,16 @@ WITH upd AS (
   SELECT f.id, f.user_id, f.credit_type_id, f.amount, f.reason, f.original, 'SUCCEEDED', 1, f.tx, $1, $1, $1
   FROM unnest($40::uuid[], $41::text[], $42::text[], $43::bigint[], $44::text[], $45::uuid[], $46::uuid[])
        AS f(id, user_id, credit_type_id, amount, reason, original, tx)
+), marks AS (
+  UPDATE refunds f SET status = 'SUCCEEDED', refund_transaction_id = m.tx, last_error = NULL,
+                       version = f.version + 1, updated_at = $1
+  FROM unnest($47::uuid[], $48::uuid[]) AS m(id, tx)
+  WHERE f.id = m.id AND f.status IN ('PENDING', 'RETRYING')
+  RETURNING 1
 )
 SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created,
-       (SELECT count(*) FROM records)::int AS recorded, (SELECT count(*) FROM refunded)::int AS refunded` };
+       (SELECT count(*) FROM records)::int AS recorded, (SELECT count(*) FROM refunded)::int AS refunded,
+       (SELECT count(*) FROM marks)::int AS marked` };
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -257,6 +275,8 @@ export async function writeBatch(q: Query, w: BatchWrite): Promise<WriteCounts> 
     w.refunds.map((f) => f.reason),
     w.refunds.map((f) => f.originalTransactionId),
     w.refunds.map((f) => f.transactionId),
+    w.marks.map((m) => m.refundId),
+    w.marks.map((m) => m.transactionId),
   ]);
   if (!row) throw new Error("the batch write returned no row");
   return row;

@@ -39,7 +39,7 @@ export async function refundDebit(deps: Deps, req: RefundRequest, caller: Caller
     eventType: "credit.refunded",
     request: { userId: debit.userId, creditTypeId: debit.creditTypeId, amount, businessCode: req.businessCode, businessId: req.businessId },
     caller,
-    refund: { originalTransactionId: req.transactionId, reason: `credit.refund ${req.businessCode}/${req.businessId}` },
+    refund: { kind: "immediate", originalTransactionId: req.transactionId, reason: `credit.refund ${req.businessCode}/${req.businessId}` },
   });
   if (!outcome.ok) throw outcome.error;
   return outcome.result as RefundResult;

@@ -29,6 +29,22 @@ export type BalanceChange = {
   eventType: OutboxEventType;
   request: BalanceChangeRequest;
   caller: CallerInfo;
-  /** A credit that gives back (part of) an earlier debit: the debit's transaction id, and why. */
-  refund?: { originalTransactionId: string; reason: string };
+  /** A credit that gives points back (refunds): which refund it is. */
+  refund?: RefundLink;
 };
+
+/** How a credit that gives points back is tied to its refund. */
+export type RefundLink =
+  /**
+   * `credit.refund`: a new refund of (part of) this debit, applied now; the
+   * debit's refunded total grows with it and its refund row is written
+   * SUCCEEDED beside the credit.
+   */
+  | { kind: "immediate"; originalTransactionId: string; reason: string }
+  /**
+   * A queued refund row (refund/refund-queue.ts): its amount was counted
+   * against the debit when it was queued; the credit marks the row SUCCEEDED
+   * in the same statement, and applies only while the row is PENDING or
+   * RETRYING.
+   */
+  | { kind: "queued"; refundId: string };

@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Deps } from "~/server/infra/deps";
 import { refreshAdmissionGauges } from "~/server/resilience/gauges";
+import { refreshRefundGauges } from "~/server/refund/refund-metrics";
 
 async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<"up" | "down"> {
   let timer: NodeJS.Timeout | undefined;
@@ -73,7 +74,7 @@ export async function writeMetrics(deps: Deps, req: IncomingMessage, res: Server
     res.end("metrics need Authorization: Bearer <METRICS_TOKEN>\n");
     return;
   }
-  await refreshAdmissionGauges(deps);
+  await Promise.all([refreshAdmissionGauges(deps), refreshRefundGauges(deps)]);
   const text = await deps.metrics.registry.metrics();
   res.writeHead(200, { "content-type": deps.metrics.registry.contentType, "cache-control": "no-store" });
   res.end(text);

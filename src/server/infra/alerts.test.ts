@@ -63,11 +63,14 @@ describe("sendAlert", () => {
   it("never throws: no URL, an error status or a slow receiver just count as not delivered", async () => {
     expect(await sendAlert(deps(), alert)).toBe(false);
     const broken = deps(`${base}/broken`);
+    const before = received.length;
     expect(await sendAlert(broken, alert)).toBe(false);
+    // Tried three times, counted once.
+    expect(received.length - before).toBe(3);
     expect(await broken.metrics.registry.getSingleMetricAsString("fp_alerts_total")).toContain('outcome="failed"} 1');
     const started = Date.now();
-    expect(await sendAlert(deps(`${base}/slow`), alert, { timeoutMs: 100 })).toBe(false);
+    expect(await sendAlert(deps(`${base}/slow`), alert, { timeoutMs: 100, attempts: 1 })).toBe(false);
     expect(Date.now() - started).toBeLessThan(800);
-    expect(await sendAlert(deps("http://127.0.0.1:1/closed"), alert)).toBe(false);
+    expect(await sendAlert(deps("http://127.0.0.1:1/closed"), alert, { attempts: 2 })).toBe(false);
   });
 });

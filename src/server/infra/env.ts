@@ -52,6 +52,16 @@ export const envSchema = {
   REFUND_MAX_ATTEMPTS: int(3, 1, 100).describe("refund attempts before `FAILED`"),
   REFUND_BACKOFF_BASE_MS: int(1_000, 1, 3_600_000).describe("first refund back-off step (doubles per attempt, full jitter)"),
   REFUND_BACKOFF_MAX_MS: int(60_000, 1, 86_400_000).describe("longest refund back-off"),
+  REFUND_LEASE_MS: int(30_000, 1_000, 3_600_000).describe(
+    "how long an attempt holds its refund; a refund held longer (its worker died) is due again. Keep it above `LOCK_WAIT_MS` and `DB_TX_TIMEOUT_MS`",
+  ),
+  WORKER_METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe("when set, `npm run worker` serves its Prometheus metrics (refund attempts, alerts) at `http://127.0.0.1:<port>/metrics`"),
   ALERT_WEBHOOK_URL: z.url().optional().describe("JSON POST on alerts (circuit opened, refund failed for good)"),
   FAILPOINTS: z.string().optional().describe("fault injection for tests and drills (below)"),
   FAILPOINTS_ENABLED: bool.describe("`1`: failpoints work outside `NODE_ENV=test`"),

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { AppError } from "./app-error";
-import { poolOf, txTimeoutOf, type Db } from "./db";
+import { poolOf, txTimeoutOf, type Db, type Tx } from "./db";
 
 /**
  * Hand-written set-based statements (the balance engine's) run through a
@@ -71,14 +71,16 @@ export function pgRunner(pool: pg.Pool, opts: { txTimeoutMs: number }): SqlRunne
   };
 }
 
+/** `Query` on a Prisma client or interactive transaction: statements that must commit with Prisma writes (audit rows). */
+export function prismaQuery(client: Db | Tx): Query {
+  return <T>(text: string | Statement, values: readonly unknown[] = []) => client.$queryRawUnsafe<T[]>(textOf(text), ...values);
+}
+
 /** Runs through Prisma's raw queries and interactive transactions (kept for measurement). */
 export function prismaRunner(db: Db): SqlRunner {
   return {
-    query: <T>(text: string | Statement, values: readonly unknown[] = []) => db.$queryRawUnsafe<T[]>(textOf(text), ...values),
-    transaction: <T>(fn: (q: Query) => Promise<T>) =>
-      db.$transaction((tx) =>
-        fn(<R>(text: string | Statement, values: readonly unknown[] = []) => tx.$queryRawUnsafe<R[]>(textOf(text), ...values)),
-      ),
+    query: prismaQuery(db),
+    transaction: <T>(fn: (q: Query) => Promise<T>) => db.$transaction((tx) => fn(prismaQuery(tx))),
   };
 }
 

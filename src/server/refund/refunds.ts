@@ -3,6 +3,9 @@ import type { Db, Prisma } from "~/server/infra/db";
 import { AppError } from "~/server/infra/app-error";
 import type { RefundStatus } from "~/generated/prisma/client";
 import { writeAudit, type AuditEntry } from "~/server/audit/audit-log";
+import { prismaQuery } from "~/server/infra/sql";
+import { attemptRefund, leaseUntil } from "./refund-attempt";
+import { claimRefund, type ClaimedRefund } from "./refund-queue";
 
 /** docs/api.md, `refund.list`. */
 export type RefundView = {
@@ -114,4 +117,44 @@ export async function resolveRefund(
     });
     return toView(updated);
   });
+}
+
+/**
+ * An operator's retry: one attempt now, whatever the refund's schedule — a
+ * FAILED refund included (RETRYING while it runs; FAILED again, without a
+ * second alert, if it fails). Taking the refund and its audit row commit
+ * together; then the attempt. Clicks that overlap each make an attempt, but
+ * the ledger's business key (`refund`, <id>) lets only one credit: the rest
+ * answer the SUCCEEDED refund. A SUCCEEDED refund is answered as it is;
+ * a RESOLVED one is 409 INVALID_STATE.
+ */
+export async function retryRefund(
+  deps: Deps,
+  input: { refundId: string; reason: string },
+  caller: { actor: AuditEntry["actor"]; requestId?: string | null },
+): Promise<RefundView> {
+  const taken = await deps.db.$transaction(async (tx): Promise<ClaimedRefund | null> => {
+    const [row] = await tx.$queryRaw<{ status: RefundStatus; attempts: number }[]>`
+      SELECT status, attempts FROM refunds WHERE id = ${input.refundId}::uuid FOR UPDATE`;
+    if (!row) throw new AppError("REFUND_NOT_FOUND", `no refund ${input.refundId}`);
+    if (row.status === "RESOLVED") {
+      throw new AppError("INVALID_STATE", `refund ${input.refundId} was resolved by hand; it cannot be retried`);
+    }
+    if (row.status === "SUCCEEDED") return null;
+    const claimed = await claimRefund(prismaQuery(tx), input.refundId, { now: deps.clock.now(), leaseUntil: leaseUntil(deps) });
+    if (!claimed) throw new Error(`refund ${input.refundId} could not be taken although it is ${row.status}`);
+    await writeAudit(tx, {
+      actor: caller.actor,
+      action: "refund.retry",
+      target: `refund:${input.refundId}`,
+      reason: input.reason,
+      before: { status: row.status, attempts: row.attempts },
+      after: { status: row.status === "FAILED" ? "RETRYING" : row.status, attempts: claimed.attempts },
+      requestId: caller.requestId ?? null,
+    });
+    return claimed;
+  });
+  if (taken) await attemptRefund(deps, taken);
+  const after = await deps.db.refund.findUniqueOrThrow({ where: { id: input.refundId }, select: refundSelect });
+  return toView(after);
 }

@@ -3,9 +3,16 @@ import { relayOutbox } from "~/server/outbox/relay";
 import { resolveStuckOperations } from "~/server/credit/abandoned-operations";
 import { deleteExpiredRequestRecords } from "~/server/resilience/request-record";
 import { isSwitchOn } from "~/server/resilience/switches";
+import { processDueRefunds } from "~/server/refund/refund-worker";
 
 /** Every background task of the worker process: what runs, and how often when idle. */
 export const workerTasks: WorkerTask[] = [
+  {
+    // Polling is the guarantee: a refund due now is taken within this interval.
+    name: "refunds.apply",
+    intervalMs: 250,
+    run: async (deps, signal) => (await processDueRefunds(deps, { signal })).taken,
+  },
   {
     name: "outbox.relay",
     intervalMs: 500,
