@@ -34,9 +34,13 @@ const RATIOS: RatioRule[] = [
   { scenario: "deduct.full", baseline: "ping.full", min: 0.7 },
   { scenario: "deduct-hot", baseline: "sql-hot", min: 2 },
   { scenario: "batch", baseline: "sql", min: 5 },
+  { scenario: "refunds", baseline: "sql", min: null },
   { scenario: "admission.deduct.on", baseline: "admission.deduct.off", min: 0.9 },
   { scenario: "admission.ping.on", baseline: "admission.ping.off", min: null },
 ];
+
+/** 1,000 due refunds must drain within this, s. */
+export const REFUND_DRAIN_MAX_S = 10;
 
 /** The open loop's bound on p99, ms. */
 export const OPEN_LOOP_P99_MS = 50;
@@ -84,6 +88,19 @@ export function buildChecks(results: readonly ScenarioResult[]): Check[] {
       ...(p99 === null ? { note: open.status } : {}),
     });
   }
+  const refunds = by.get("refunds");
+  if (refunds) {
+    const seconds = refunds.status === "ok" && refunds.rate > 0 ? 1000 / refunds.rate : null;
+    checks.push({
+      scenario: "refunds",
+      against: "drain",
+      label: "1,000 refunds drained in",
+      value: seconds,
+      target: `≤ ${REFUND_DRAIN_MAX_S} s`,
+      met: seconds === null ? null : seconds <= REFUND_DRAIN_MAX_S,
+      ...(seconds === null ? { note: refunds.status } : {}),
+    });
+  }
   return checks;
 }
 
@@ -108,7 +125,8 @@ function mixCell(r: ScenarioResult): string {
 
 function checkCells(c: Check | undefined): [string, string, string, string] {
   if (!c) return ["—", "—", "—", "—"];
-  const value = c.value === null ? "n/a" : c.against === "p99" ? `${c.value.toFixed(1)} ms` : `${c.value.toFixed(2)}×`;
+  const value =
+    c.value === null ? "n/a" : c.against === "p99" ? `${c.value.toFixed(1)} ms` : c.against === "drain" ? `${c.value.toFixed(2)} s` : `${c.value.toFixed(2)}×`;
   const met = c.met === null ? (c.note ? `n/a (${c.note})` : "—") : c.met ? "met" : "**missed**";
   return [c.label, value, c.target, met];
 }

@@ -135,7 +135,8 @@ async function main(): Promise<number> {
       console.log(`targets: ${met.length} met, ${missed.length} MISSED:`);
       for (const c of missed) {
         const r = results.find((x) => x.id === c.scenario);
-        const value = c.value === null ? "n/a" : c.against === "p99" ? `${c.value} ms` : `${c.value.toFixed(2)}×`;
+        const value =
+          c.value === null ? "n/a" : c.against === "p99" ? `${c.value} ms` : c.against === "drain" ? `${c.value.toFixed(2)} s` : `${c.value.toFixed(2)}×`;
         console.log(`  missed: ${r?.label ?? c.scenario} vs ${c.label}: ${value}, target ${c.target}`);
       }
     } else {

@@ -28,8 +28,9 @@ import {
   type Teardown,
 } from "./lib";
 import { runOpenLoop } from "./open-loop";
+import { DRAINS, measureRefundDrains, REFUNDS_PER_DRAIN } from "./refunds";
 
-export const GROUPS = ["ping", "sql", "sql-hot", "deduct", "deduct-hot", "open-loop", "batch", "admission"] as const;
+export const GROUPS = ["ping", "sql", "sql-hot", "deduct", "deduct-hot", "open-loop", "batch", "refunds", "admission"] as const;
 export type Group = (typeof GROUPS)[number];
 
 /** What a group's ratios are measured against: run along with it. */
@@ -38,6 +39,7 @@ const NEEDS: Partial<Record<Group, Group[]>> = {
   "deduct-hot": ["sql-hot"],
   "open-loop": ["deduct-hot"],
   batch: ["sql"],
+  refunds: ["sql"],
 };
 
 /** The groups to run for `--only` (with what they are compared with), in run order. */
@@ -64,7 +66,7 @@ export type ScenarioResult = {
   group: Group;
   label: string;
   /** What `rate` counts. */
-  unit: "calls/s" | "tx/s" | "deductions/s";
+  unit: "calls/s" | "tx/s" | "deductions/s" | "refunds/s";
   status: "ok" | "not available" | "failed";
   note?: string;
   seconds: number;
@@ -213,6 +215,24 @@ export async function runScenarios(ctx: BenchContext, groups: readonly Group[]):
       case "batch":
         await done(await batchScenario(ctx, await servers.get("api")));
         break;
+      case "refunds": {
+        const drains = await measureRefundDrains(ctx.db, ctx.pool, ctx.teardown);
+        await done({
+          id: "refunds",
+          group,
+          label: `refund queue: ${REFUNDS_PER_DRAIN.toLocaleString("en-US")} due refunds drained by one worker (median of ${DRAINS})`,
+          unit: "refunds/s",
+          status: "ok",
+          seconds: round1(drains.seconds.reduce((a, b) => a + b, 0)),
+          calls: REFUNDS_PER_DRAIN * DRAINS,
+          ok: REFUNDS_PER_DRAIN * DRAINS,
+          rate: REFUNDS_PER_DRAIN / drains.median,
+          latencyMs: null,
+          errors: {},
+          extra: { drainSeconds: drains.seconds.map((x) => x.toFixed(2)).join(" / ") },
+        });
+        break;
+      }
       case "admission":
         // Its own server process; the two of dist/server.js are not needed any more.
         await servers.stopAll();
