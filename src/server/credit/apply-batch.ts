@@ -13,7 +13,7 @@ import {
   type BatchWrite,
   type RecordInsert,
 } from "./batch-statements";
-import { balanceChangeResult, type GrantResult, type RefundResult } from "./results";
+import { balanceChangeResult, type GrantResult, type PurchaseOutcome, type RefundResult } from "./results";
 import type { BalanceChange } from "./types";
 
 /**
@@ -155,6 +155,8 @@ async function applyOnce(
   const state = await readBatchState(q, {
     debits: [...new Set(items.flatMap((i) => (i.change.refund?.kind === "immediate" ? [i.change.refund.originalTransactionId] : [])))],
     refunds: [...new Set(items.flatMap((i) => (i.change.refund?.kind === "queued" ? [i.change.refund.refundId] : [])))],
+    items: [...new Set(items.flatMap((i) => (i.change.purchase ? [i.change.purchase.itemId] : [])))],
+    buyers: items.flatMap((i) => (i.change.purchase ? [{ userId: i.change.request.userId, itemId: i.change.purchase.itemId }] : [])),
     businessKeys: items.map((i) => ({ code: i.change.request.businessCode, id: i.change.request.businessId })),
     accounts: items.map((i) => ({ userId: i.change.request.userId, creditTypeId: i.change.request.creditTypeId })),
     creditTypes: [...new Set(items.filter((i) => i.change.type === "CREDIT").map((i) => i.change.request.creditTypeId))],
@@ -181,6 +183,7 @@ async function applyOnce(
       fenced,
       ...(i.change.refund?.kind === "immediate" ? { refundOf: i.change.refund.originalTransactionId } : {}),
       ...(i.change.refund?.kind === "queued" ? { queuedRefund: i.change.refund.refundId } : {}),
+      ...(i.change.purchase ? { purchaseOf: i.change.purchase.itemId } : {}),
     };
   });
   const plan = planBatch(planItems, state, randomUUID);
@@ -191,7 +194,9 @@ async function applyOnce(
     counts.created !== plan.creates.length ||
     counts.recorded !== write.records.length ||
     counts.refunded !== plan.refunded.length ||
-    counts.marked !== write.marks.length
+    counts.marked !== write.marks.length ||
+    counts.ordered !== write.orders.length ||
+    counts.soldUpdated !== plan.sold.length
   ) {
     throw new AccountMoved();
   }
@@ -212,6 +217,8 @@ function buildWrite(
     refunded: plan.refunded,
     refunds: [],
     marks: [],
+    orders: [],
+    sold: plan.sold,
     ledger: [],
     events: [],
     operations: [],
@@ -247,6 +254,19 @@ function buildWrite(
         }),
         decision.refundedTotal,
       );
+      if (change.purchase) {
+        write.orders.push({
+          id: change.purchase.orderId,
+          userId: req.userId,
+          activityId: change.purchase.activityId,
+          itemId: change.purchase.itemId,
+          creditTypeId: req.creditTypeId,
+          pointsPaid: BigInt(req.amount),
+          transactionId: item.transactionId,
+          operationId: item.operationId,
+        });
+        result = { ...result, orderId: change.purchase.orderId, pointsPaid: req.amount } as PurchaseOutcome;
+      }
       if (change.refund?.kind === "queued") {
         write.marks.push({ refundId: change.refund.refundId, transactionId: item.transactionId });
       } else if (change.refund) {
@@ -275,7 +295,14 @@ function buildWrite(
       write.events.push({
         type: change.eventType,
         userId: req.userId,
-        payload: { ...req, accountId: decision.accountId, transactionId: item.transactionId, operationId: item.operationId, balanceAfter: result.balanceAfter },
+        payload: {
+          ...req,
+          ...(change.purchase ?? {}),
+          accountId: decision.accountId,
+          transactionId: item.transactionId,
+          operationId: item.operationId,
+          balanceAfter: result.balanceAfter,
+        },
       });
       write.operations.push({ id: item.operationId, status: "completed", result, errorCode: null, errorMessage: null });
     } else {
@@ -288,6 +315,9 @@ function buildWrite(
         }),
         decision.refundedTotal,
       );
+      if (change.purchase) {
+        result = { ...result, orderId: decision.orderId ?? change.purchase.orderId, pointsPaid: req.amount } as PurchaseOutcome;
+      }
       write.operations.push({
         id: item.operationId,
         status: "skipped",

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { accountKey, businessKey, planBatch, type BatchState, type ExistingEntry, type PlanItem } from "./batch-plan";
+import { accountKey, businessKey, pairKey, planBatch, type BatchState, type ExistingEntry, type PlanItem } from "./batch-plan";
 
 let seq = 0;
 const item = (over: Partial<PlanItem> & Pick<PlanItem, "type" | "amount">): PlanItem => {
@@ -30,6 +30,8 @@ function state(opts: { balances?: Record<string, number>; entries?: [string, str
     creditTypes: new Set(opts.types ?? ["points"]),
     debits: new Map(),
     refunds: new Map(),
+    items: new Map(),
+    orders: new Map(),
   };
 }
 
@@ -140,6 +142,27 @@ describe("planBatch", () => {
     expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 10n }]);
     // Counted against the debit when queued, not again now.
     expect(plan.refunded).toEqual([]);
+  });
+
+  it("purchases sell an item's units in arrival order, never past its stock; one order per buyer; a buyer who cannot pay buys nothing", () => {
+    const buy = (userId: string, orderId: string) => debit(10, { userId, purchaseOf: "item-1", businessCode: "flashSale.purchase", businessId: orderId });
+    const items = new Map([["item-1", { stock: 5, sold: 3 }]]);
+    const orders = new Map([[pairKey("dora", "item-1"), { orderId: "o-old", transactionId: "tx-old", operationId: "op-old", balanceAfter: 7n }]]);
+    const plan = planBatch(
+      [buy("alice", "o1"), buy("alice", "o2"), buy("bob", "o3"), buy("carol", "o4"), buy("dora", "o5"), buy("erin", "o6"), debit(1, { purchaseOf: "nope" })],
+      { ...state({ balances: { alice: 10, bob: 5, carol: 10, dora: 10, erin: 10 } }), items, orders },
+      newId,
+    );
+    // alice buys; her second purchase answers her first order; bob cannot pay; carol takes the last unit;
+    // dora has an order already; erin finds the item sold out.
+    expect(kinds(plan)).toEqual(["applied", "repeat", "INSUFFICIENT_BALANCE", "applied", "repeat", "SOLD_OUT", "ITEM_NOT_FOUND"]);
+    const repeats = plan.decisions.filter((d) => d.kind === "repeat");
+    expect(repeats.map((d) => d.kind === "repeat" && d.orderId)).toEqual(["o1", "o-old"]);
+    expect(plan.sold).toEqual([{ itemId: "item-1", from: 3, to: 5 }]);
+    expect(plan.updates.map((u) => [u.id, u.balance])).toEqual([
+      ["acct-alice", 0n],
+      ["acct-carol", 0n],
+    ]);
   });
 
   it("an item whose request id was recorded already does not run", () => {

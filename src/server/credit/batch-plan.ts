@@ -33,7 +33,15 @@ export type PlanItem = {
   refundOf?: string;
   /** A credit that applies this queued refund row (its id). */
   queuedRefund?: string;
+  /** A debit that pays for a flash-sale order of this item: one unit sold with it. */
+  purchaseOf?: string;
 };
+
+/** An item of a flash sale, as the batch read it. */
+export type ItemState = { stock: number; sold: number };
+
+/** An order a user has already for an item (one per user and item). */
+export type ExistingOrder = { orderId: string; transactionId: string; operationId: string | null; balanceAfter: bigint };
 
 /** A debit that refunds in the batch give back to. */
 export type DebitState = { userId: string; creditTypeId: string; type: LedgerType; amount: bigint; refunded: bigint };
@@ -61,12 +69,24 @@ export type BatchState = {
   debits: ReadonlyMap<string, DebitState>;
   /** The status of each queued refund row the batch applies, by id. */
   refunds: ReadonlyMap<string, string>;
+  /** The flash-sale items the batch's purchases buy, by id. */
+  items: ReadonlyMap<string, ItemState>;
+  /** Orders the batch's buyers hold already, by `pairKey(userId, itemId)`. */
+  orders: ReadonlyMap<string, ExistingOrder>;
 };
 
 export type Decision =
   /** `refundedTotal`: for a refund, the debit's refunded total after it. */
   | { kind: "applied"; accountId: string; balanceAfter: bigint; refundedTotal?: bigint }
-  | { kind: "repeat"; transactionId: string; operationId: string | null; balanceAfter: bigint; refundedTotal?: bigint }
+  | {
+      kind: "repeat";
+      transactionId: string;
+      operationId: string | null;
+      balanceAfter: bigint;
+      refundedTotal?: bigint;
+      /** A purchase by a buyer who has this order for the item already. */
+      orderId?: string;
+    }
   | { kind: "refused"; error: AppError };
 
 /** One versioned update of an account that exists: from `version` to `newVersion`. */
@@ -77,7 +97,16 @@ export type AccountCreate = { id: string; userId: string; creditTypeId: string; 
 /** A debit's refunded total, from what the batch read to what it gives back (a versioned update too). */
 export type RefundedUpdate = { debitId: string; from: bigint; to: bigint };
 
-export type BatchPlan = { decisions: Decision[]; updates: AccountUpdate[]; creates: AccountCreate[]; refunded: RefundedUpdate[] };
+/** An item's sold count, from what the batch read to what it sells (a versioned update too). */
+export type SoldUpdate = { itemId: string; from: number; to: number };
+
+export type BatchPlan = {
+  decisions: Decision[];
+  updates: AccountUpdate[];
+  creates: AccountCreate[];
+  refunded: RefundedUpdate[];
+  sold: SoldUpdate[];
+};
 
 /** A map key for a pair of ids that no other pair shares (the first is length-prefixed). */
 export const pairKey = (first: string, second: string): string => `${idPart(first)}:${second}`;
@@ -95,6 +124,10 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
   const refunded = new Map<string, { from: bigint; to: bigint }>();
   const refundedOf = (debitId: string): bigint | undefined => refunded.get(debitId)?.to ?? state.debits.get(debitId)?.refunded;
   const appliedHere = new Map<string, { item: PlanItem; balanceAfter: bigint }>();
+  /** Items' sold counts as the batch goes. */
+  const sold = new Map<string, { from: number; to: number }>();
+  /** Orders placed by this batch, by `pairKey(userId, itemId)`. */
+  const ordered = new Map<string, ExistingOrder>();
 
   const accountOf = (item: PlanItem): Running | undefined => {
     const key = accountKey(item.userId, item.creditTypeId);
@@ -172,6 +205,22 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
       }
     }
 
+    let itemSold: { from: number; to: number } | undefined;
+    if (item.purchaseOf !== undefined) {
+      // One order per buyer and item: a second purchase answers the first order.
+      const order = state.orders.get(pairKey(item.userId, item.purchaseOf)) ?? ordered.get(pairKey(item.userId, item.purchaseOf));
+      if (order) {
+        return { kind: "repeat", transactionId: order.transactionId, operationId: order.operationId, balanceAfter: order.balanceAfter, orderId: order.orderId };
+      }
+      const stored = state.items.get(item.purchaseOf);
+      if (!stored) return { kind: "refused", error: new AppError("ITEM_NOT_FOUND", `no flash-sale item ${item.purchaseOf}`) };
+      const before = sold.get(item.purchaseOf) ?? { from: stored.sold, to: stored.sold };
+      if (before.to >= stored.stock) {
+        return { kind: "refused", error: new AppError("SOLD_OUT", "this item is sold out; nothing was deducted") };
+      }
+      itemSold = { from: before.from, to: before.to + 1 };
+    }
+
     let refundedTotal: bigint | undefined;
     if (item.refundOf !== undefined) {
       const debit = state.debits.get(item.refundOf);
@@ -213,6 +262,15 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
     }
     acct.changes += 1;
     appliedHere.set(bkey, { item, balanceAfter: acct.balance });
+    if (item.purchaseOf !== undefined && itemSold) {
+      sold.set(item.purchaseOf, itemSold);
+      ordered.set(pairKey(item.userId, item.purchaseOf), {
+        orderId: item.businessId,
+        transactionId: item.transactionId,
+        operationId: item.operationId,
+        balanceAfter: acct.balance,
+      });
+    }
     if (item.refundOf !== undefined && refundedTotal !== undefined) {
       refunded.set(item.refundOf, { from: refunded.get(item.refundOf)?.from ?? state.debits.get(item.refundOf)!.refunded, to: refundedTotal });
       return { kind: "applied", accountId: acct.id, balanceAfter: acct.balance, refundedTotal };
@@ -233,5 +291,6 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
     updates,
     creates,
     refunded: [...refunded].map(([debitId, r]) => ({ debitId, from: r.from, to: r.to })),
+    sold: [...sold].map(([itemId, r]) => ({ itemId, from: r.from, to: r.to })),
   };
 }

@@ -10,6 +10,7 @@ import {
   type BatchState,
   type ExistingEntry,
   type RefundedUpdate,
+  type SoldUpdate,
 } from "./batch-plan";
 
 /**
@@ -23,6 +24,9 @@ export type ReadKeys = {
   debits: string[];
   /** Queued refund rows the batch applies. */
   refunds: string[];
+  /** Flash-sale items the batch's purchases buy, and who buys them. */
+  items: string[];
+  buyers: { userId: string; itemId: string }[];
   businessKeys: { code: string; id: string }[];
   accounts: { userId: string; creditTypeId: string }[];
   creditTypes: string[];
@@ -51,7 +55,14 @@ SELECT
       'amount', d.amount::text, 'refunded', d.refunded_amount::text)), '[]'::json)
      FROM ledger_entries d WHERE d.id = ANY($9::uuid[])) AS debits,
   (SELECT coalesce(json_agg(json_build_object('id', f.id, 'status', f.status)), '[]'::json)
-     FROM refunds f WHERE f.id = ANY($10::uuid[])) AS refunds` };
+     FROM refunds f WHERE f.id = ANY($10::uuid[])) AS refunds,
+  (SELECT coalesce(json_agg(json_build_object('id', i.id, 'stock', i.stock, 'sold', i.sold)), '[]'::json)
+     FROM flash_sale_items i WHERE i.id = ANY($11::text[])) AS items,
+  (SELECT coalesce(json_agg(json_build_object(
+      'userId', o.user_id, 'itemId', o.item_id, 'orderId', o.id, 'transactionId', o.transaction_id,
+      'operationId', o.operation_id, 'balanceAfter', coalesce(e.balance_after, 0)::text)), '[]'::json)
+     FROM flash_sale_orders o LEFT JOIN ledger_entries e ON e.id = o.transaction_id
+    WHERE (o.user_id, o.item_id) IN (SELECT * FROM unnest($12::text[], $13::text[]))) AS orders` };
 
 type ReadRow = {
   entries: (Omit<ExistingEntry, "amount" | "balanceAfter"> & { amount: string; balanceAfter: string; businessCode: string; businessId: string })[];
@@ -60,6 +71,8 @@ type ReadRow = {
   records: { principal: string; requestId: string }[];
   debits: { id: string; userId: string; creditTypeId: string; type: LedgerType; amount: string; refunded: string }[];
   refunds: { id: string; status: string }[];
+  items: { id: string; stock: number; sold: number }[];
+  orders: { userId: string; itemId: string; orderId: string; transactionId: string; operationId: string | null; balanceAfter: string }[];
 };
 
 export const requestKey = (principal: string, requestId: string): string => pairKey(principal, requestId);
@@ -77,6 +90,9 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
     keys.now,
     keys.debits,
     keys.refunds,
+    keys.items,
+    keys.buyers.map((b) => b.userId),
+    keys.buyers.map((b) => b.itemId),
   ]);
   if (!row) throw new Error("the batch read returned no row");
   return {
@@ -106,6 +122,13 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
       ]),
     ),
     refunds: new Map(row.refunds.map((f) => [f.id, f.status])),
+    items: new Map(row.items.map((i) => [i.id, { stock: i.stock, sold: i.sold }])),
+    orders: new Map(
+      row.orders.map((o) => [
+        pairKey(o.userId, o.itemId),
+        { orderId: o.orderId, transactionId: o.transactionId, operationId: o.operationId, balanceAfter: BigInt(o.balanceAfter) },
+      ]),
+    ),
   };
 }
 
@@ -144,7 +167,21 @@ export type RefundInsert = {
 /** A queued refund the batch applied: its row becomes SUCCEEDED with the credit (`transactionId`). */
 export type RefundMark = { refundId: string; transactionId: string };
 
+/** A flash-sale order a purchase placed, paid by its debit (`transactionId`). */
+export type OrderInsert = {
+  id: string;
+  userId: string;
+  activityId: string;
+  itemId: string;
+  creditTypeId: string;
+  pointsPaid: bigint;
+  transactionId: string;
+  operationId: string;
+};
+
 export type BatchWrite = {
+  orders: OrderInsert[];
+  sold: SoldUpdate[];
   refunded: RefundedUpdate[];
   refunds: RefundInsert[];
   marks: RefundMark[];
@@ -157,7 +194,15 @@ export type BatchWrite = {
   now: Date;
 };
 
-export type WriteCounts = { updated: number; created: number; recorded: number; refunded: number; marked: number };
+export type WriteCounts = {
+  updated: number;
+  created: number;
+  recorded: number;
+  refunded: number;
+  marked: number;
+  ordered: number;
+  soldUpdated: number;
+};
 
 const WRITE_SQL: Statement = { name: "fp_batch_write", text: `
 WITH upd AS (
@@ -214,10 +259,23 @@ WITH upd AS (
   FROM unnest($47::uuid[], $48::uuid[]) AS m(id, tx)
   WHERE f.id = m.id AND f.status IN ('PENDING', 'RETRYING')
   RETURNING 1
+), orders AS (
+  INSERT INTO flash_sale_orders (id, user_id, activity_id, item_id, credit_type_id, points_paid, transaction_id, operation_id, created_at)
+  SELECT o.id, o.user_id, o.activity_id, o.item_id, o.credit_type_id, o.points, o.tx, o.op, $1
+  FROM unnest($49::uuid[], $50::text[], $51::text[], $52::text[], $53::text[], $54::bigint[], $55::uuid[], $56::uuid[])
+       AS o(id, user_id, activity_id, item_id, credit_type_id, points, tx, op)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+), sold AS (
+  UPDATE flash_sale_items i SET sold = s.to_sold, version = i.version + 1
+  FROM unnest($57::text[], $58::int[], $59::int[]) AS s(id, from_sold, to_sold)
+  WHERE i.id = s.id AND i.sold = s.from_sold
+  RETURNING 1
 )
 SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created)::int AS created,
        (SELECT count(*) FROM records)::int AS recorded, (SELECT count(*) FROM refunded)::int AS refunded,
-       (SELECT count(*) FROM marks)::int AS marked` };
+       (SELECT count(*) FROM marks)::int AS marked, (SELECT count(*) FROM orders)::int AS ordered,
+       (SELECT count(*) FROM sold)::int AS "soldUpdated"` };
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -277,6 +335,17 @@ export async function writeBatch(q: Query, w: BatchWrite): Promise<WriteCounts> 
     w.refunds.map((f) => f.transactionId),
     w.marks.map((m) => m.refundId),
     w.marks.map((m) => m.transactionId),
+    w.orders.map((o) => o.id),
+    w.orders.map((o) => o.userId),
+    w.orders.map((o) => o.activityId),
+    w.orders.map((o) => o.itemId),
+    w.orders.map((o) => o.creditTypeId),
+    w.orders.map((o) => o.pointsPaid.toString()),
+    w.orders.map((o) => o.transactionId),
+    w.orders.map((o) => o.operationId),
+    w.sold.map((x) => x.itemId),
+    w.sold.map((x) => x.from),
+    w.sold.map((x) => x.to),
   ]);
   if (!row) throw new Error("the batch write returned no row");
   return row;

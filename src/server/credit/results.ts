@@ -14,6 +14,9 @@ export type RefundResult = GrantResult & { refundedTotal: number };
 /** What `credit.deduct` answers: a grant's fields and `success: true`. */
 export type DeductResult = { success: true } & GrantResult;
 
+/** A purchase's debit as the engine answers it: a deduction's fields, its order and what was paid. */
+export type PurchaseOutcome = DeductResult & { orderId: string; pointsPaid: number };
+
 export type BalanceChangeResult<T extends LedgerType> = T extends "DEBIT" ? DeductResult : GrantResult;
 
 /** The one place a balance change's answer is shaped, for a new change, a repeat and a recovered one alike. */

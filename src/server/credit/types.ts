@@ -31,6 +31,12 @@ export type BalanceChange = {
   caller: CallerInfo;
   /** A credit that gives points back (refunds): which refund it is. */
   refund?: RefundLink;
+  /**
+   * A debit that pays for a flash-sale order: the order row and the item's
+   * `sold + 1` are written with it (`CHECK (sold <= stock)` and one order per
+   * buyer and item underneath). Its business key is (`flashSale.purchase`, orderId).
+   */
+  purchase?: { orderId: string; activityId: string; itemId: string };
 };
 
 /** How a credit that gives points back is tied to its refund. */
