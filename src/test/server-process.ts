@@ -124,3 +124,26 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
   stop();
   throw new Error(`worker did not start:\n${log}`);
 }
+
+/**
+ * Sends `bodies` as concurrent POSTs to `url + path` from a client process of
+ * its own (src/test/burst-client.ts), each on its own keep-alive connection
+ * opened beforehand with `warm`; resolves with every answer and its time.
+ */
+export async function burstFromOwnProcess(job: {
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  bodies: unknown[];
+  warm?: { path: string; body: unknown };
+}): Promise<{ status: number; body: string; ms: number }[]> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/test/burst-client.ts"], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+  child.stdin!.end(JSON.stringify(job));
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  if (code !== 0) throw new Error(`the burst client failed (${code}):\n${err}`);
+  return JSON.parse(out) as { status: number; body: string; ms: number }[];
+}

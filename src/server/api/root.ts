@@ -9,6 +9,7 @@ import { rateLimitRouter } from "./routers/rate-limit";
 import { switchRouter } from "./routers/switch";
 import { creditTypeRouter } from "./routers/credit-type";
 import { refundRouter } from "./routers/refund";
+import { flashSaleRouter } from "./routers/flash-sale";
 
 export const appRouter = createTRPCRouter({
   credit: creditRouter,
@@ -21,6 +22,7 @@ export const appRouter = createTRPCRouter({
   switch: switchRouter,
   creditType: creditTypeRouter,
   refund: refundRouter,
+  flashSale: flashSaleRouter,
 });
 
 export type AppRouter = typeof appRouter;

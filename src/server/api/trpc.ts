@@ -14,6 +14,8 @@ import { checkKeyRateLimit } from "~/server/resilience/rate-limit";
 export type ProcedureMeta = { access: string };
 
 const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
+  // Stacks never go on the wire (the formatter below drops them), so they are never even formatted.
+  isDev: false,
   errorFormatter({ shape, error }) {
     const data = errorData(error);
     const internal = data.appCode === "INTERNAL";

@@ -37,6 +37,12 @@ export const APP_ERROR_CODES = [
 
 export type AppErrorCode = (typeof APP_ERROR_CODES)[number];
 
+/**
+ * Errors of the infrastructure (timeouts, lost connections) rather than of the
+ * request: these are what a circuit breaker counts and what a client may retry.
+ */
+export const INFRASTRUCTURE_CODES: ReadonlySet<AppErrorCode> = new Set(["UNAVAILABLE", "INTERNAL"]);
+
 export class AppError extends Error {
   readonly code: AppErrorCode;
   readonly retryAfterMs: number | undefined;
@@ -52,6 +58,10 @@ export class AppError extends Error {
     this.code = code;
     this.retryAfterMs = opts.retryAfterMs === undefined ? undefined : Math.max(0, Math.ceil(opts.retryAfterMs));
     this.details = opts.details;
+    // An answer such as SOLD_OUT or RATE_LIMITED is not a fault: its stack
+    // would say nothing, and formatting one (which tRPC does for every error
+    // it wraps) is the costliest part of refusing a call. Faults keep theirs.
+    if (!INFRASTRUCTURE_CODES.has(code)) this.stack = `AppError: ${code}: ${message}`;
   }
 }
 
@@ -59,8 +69,3 @@ export function isAppError(e: unknown, code?: AppErrorCode): e is AppError {
   return e instanceof AppError && (code === undefined || e.code === code);
 }
 
-/**
- * Errors of the infrastructure (timeouts, lost connections) rather than of the
- * request: these are what a circuit breaker counts and what a client may retry.
- */
-export const INFRASTRUCTURE_CODES: ReadonlySet<AppErrorCode> = new Set(["UNAVAILABLE", "INTERNAL"]);

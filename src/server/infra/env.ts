@@ -62,6 +62,11 @@ export const envSchema = {
     .max(65535)
     .optional()
     .describe("when set, `npm run worker` serves its Prometheus metrics (refund attempts, alerts) at `http://127.0.0.1:<port>/metrics`"),
+  FLASH_SALE_WARMUP_LEAD_MS: int(300_000, 0, 86_400_000).describe("how long before its start a sale is loaded into Redis"),
+  FLASH_SALE_RESERVATION_TTL_MS: int(30_000, 500, 600_000).describe(
+    "how long a reserved unit is held for its buyer; one whose purchase never finished goes back to stock after it. Keep it above `LOCK_WAIT_MS` and `DB_TX_TIMEOUT_MS`",
+  ),
+  FLASH_SALE_RECONCILE_MS: int(10_000, 500, 3_600_000).describe("how often the worker compares Redis stock with Postgres and repairs it"),
   ALERT_WEBHOOK_URL: z.url().optional().describe("JSON POST on alerts (circuit opened, refund failed for good)"),
   FAILPOINTS: z.string().optional().describe("fault injection for tests and drills (below)"),
   FAILPOINTS_ENABLED: bool.describe("`1`: failpoints work outside `NODE_ENV=test`"),

@@ -30,3 +30,26 @@ export function luaSource(file: string): string {
   }
   throw new Error(`Lua script ${file} not found (looked in ${candidates.join(", ")})`);
 }
+
+/** Every Lua script the service runs, as ioredis commands: name, keys, file. */
+const LUA_COMMANDS = [
+  { name: "fpTokenBucket", numberOfKeys: 1, file: "token-bucket.lua" },
+  { name: "fpCircuit", numberOfKeys: 2, file: "circuit-breaker.lua" },
+  { name: "fpSaleReserve", numberOfKeys: 5, file: "flash-sale-reserve.lua" },
+  { name: "fpSaleFinish", numberOfKeys: 4, file: "flash-sale-finish.lua" },
+  { name: "fpSaleSweep", numberOfKeys: 3, file: "flash-sale-sweep.lua" },
+  { name: "fpSaleWarm", numberOfKeys: 5, file: "flash-sale-warm.lua" },
+  { name: "fpSaleReconcile", numberOfKeys: 2, file: "flash-sale-reconcile.lua" },
+] as const;
+
+type Definable = { defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void };
+
+/**
+ * Defines every script on a new client, before it sends anything. It must be
+ * done up front: ioredis' auto-pipelining builds each pipeline with the
+ * commands defined at that moment, so a command defined later, while a
+ * pipeline is open, fails inside it (and takes the process down).
+ */
+export function defineLuaCommands(client: Definable): void {
+  for (const c of LUA_COMMANDS) client.defineCommand(c.name, { numberOfKeys: c.numberOfKeys, lua: luaSource(c.file) });
+}

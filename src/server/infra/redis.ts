@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { AppError } from "./app-error";
+import { defineLuaCommands } from "./lua";
 
 export type { Redis };
 
@@ -30,6 +31,7 @@ export function createRedis(opts: RedisOptions & { name?: string }): Redis {
     // leave in one write.
     enableAutoPipelining: true,
   });
+  defineLuaCommands(client);
   // Errors surface on the commands that hit them; the event would otherwise
   // crash the process as an unhandled 'error'.
   client.on("error", () => {});

@@ -7,7 +7,6 @@ import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
 import { mapDbError } from "~/server/infra/db";
 import { AppError, INFRASTRUCTURE_CODES } from "~/server/infra/app-error";
 import { sendAlert } from "~/server/infra/alerts";
-import { luaSource } from "~/server/infra/lua";
 import { defineSetting, type LiveSettings } from "~/server/infra/live-settings";
 import { resilienceMetrics } from "./resilience-metrics";
 
@@ -80,12 +79,8 @@ declare module "ioredis" {
   }
 }
 
-function withCircuitScript(redis: Redis): Redis {
-  if (typeof (redis as Partial<Redis>).fpCircuit !== "function") {
-    redis.defineCommand("fpCircuit", { numberOfKeys: 2, lua: luaSource("circuit-breaker.lua") });
-  }
-  return redis;
-}
+/** The script is defined on every client when it is made (infra/lua.ts, `defineLuaCommands`). */
+const withCircuitScript = (redis: Redis): Redis => redis;
 
 /** Both keys of one breaker share a hash tag (one slot on a Redis Cluster). */
 export function circuitKeys(name: CircuitName): [state: string, errors: string] {

@@ -1,6 +1,5 @@
 import type { Result } from "ioredis";
 import type { Redis } from "~/server/infra/redis";
-import { luaSource } from "~/server/infra/lua";
 
 /**
  * A shared token bucket (src/server/infra/lua/token-bucket.lua): every app
@@ -14,13 +13,8 @@ declare module "ioredis" {
   }
 }
 
-function withBucket(redis: Redis): Redis {
-  // Once per client; EVALSHA with a fallback to EVAL after a Redis restart.
-  if (typeof (redis as Partial<Redis>).fpTokenBucket !== "function") {
-    redis.defineCommand("fpTokenBucket", { numberOfKeys: 1, lua: luaSource("token-bucket.lua") });
-  }
-  return redis;
-}
+/** The script is defined on every client when it is made (infra/lua.ts, `defineLuaCommands`). */
+const withBucket = (redis: Redis): Redis => redis;
 
 export type BucketLimits = { perSecond: number; burst: number };
 

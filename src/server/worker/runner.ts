@@ -3,7 +3,8 @@ import type { Deps } from "~/server/infra/deps";
 /** A periodic background task; `run` returns how much work it did (0 = idle). */
 export type WorkerTask = {
   name: string;
-  intervalMs: number;
+  /** Pause between runs when idle (a number, or read from the configuration). */
+  intervalMs: number | ((env: Deps["env"]) => number);
   run: (deps: Deps, signal: AbortSignal) => Promise<number>;
 };
 
@@ -16,15 +17,16 @@ export function runTasks(deps: Deps, tasks: WorkerTask[], signal: AbortSignal): 
   return Promise.all(
     tasks.map(async (task) => {
       let failures = 0;
+      const interval = typeof task.intervalMs === "function" ? task.intervalMs(deps.env) : task.intervalMs;
       while (!signal.aborted) {
-        let delay = task.intervalMs;
+        let delay = interval;
         try {
           const done = await task.run(deps, signal);
           failures = 0;
           if (done > 0) delay = 0;
         } catch (err) {
           failures++;
-          delay = Math.min(task.intervalMs * 2 ** failures, 30_000);
+          delay = Math.min(interval * 2 ** failures, 30_000);
           deps.log.warn({ err, task: task.name, failures }, "worker task failed; backing off");
         }
         if (delay > 0) await sleep(delay, signal);

@@ -4,6 +4,7 @@ import { resolveStuckOperations } from "~/server/credit/abandoned-operations";
 import { deleteExpiredRequestRecords } from "~/server/resilience/request-record";
 import { isSwitchOn } from "~/server/resilience/switches";
 import { processDueRefunds } from "~/server/refund/refund-worker";
+import { reconcileItems, sweepReservations, warmDueItems } from "~/server/flash-sale/warm-up";
 
 /** Every background task of the worker process: what runs, and how often when idle. */
 export const workerTasks: WorkerTask[] = [
@@ -12,6 +13,31 @@ export const workerTasks: WorkerTask[] = [
     name: "refunds.apply",
     intervalMs: 250,
     run: async (deps, signal) => (await processDueRefunds(deps, { signal })).taken,
+  },
+  {
+    // Sales within FLASH_SALE_WARMUP_LEAD_MS are loaded into Redis (and kept current: window, pause).
+    name: "flashSale.warm",
+    intervalMs: 1_000,
+    run: async (deps) => {
+      await warmDueItems(deps);
+      return 0;
+    },
+  },
+  {
+    name: "flashSale.sweep",
+    intervalMs: 500,
+    run: async (deps) => {
+      await sweepReservations(deps);
+      return 0;
+    },
+  },
+  {
+    name: "flashSale.reconcile",
+    intervalMs: (env) => env.FLASH_SALE_RECONCILE_MS,
+    run: async (deps) => {
+      await reconcileItems(deps);
+      return 0;
+    },
   },
   {
     name: "outbox.relay",

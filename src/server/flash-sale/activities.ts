@@ -1,0 +1,209 @@
+import type { Deps } from "~/server/infra/deps";
+import type { Prisma } from "~/server/infra/db";
+import { AppError } from "~/server/infra/app-error";
+import { writeAudit, type AuditEntry } from "~/server/audit/audit-log";
+import { warmActivity } from "./warm-up";
+
+/** What `flashSale.activity` answers (docs/api.md). */
+export type ActivityStatus = "SCHEDULED" | "ACTIVE" | "ENDED" | "PAUSED";
+
+export type ItemView = {
+  id: string;
+  name: string;
+  creditTypeId: string;
+  pointsPrice: number;
+  stock: number;
+  sold: number;
+  /** Units not sold yet (stock − sold, as Postgres has it). */
+  available: number;
+};
+
+export type ActivityView = {
+  id: string;
+  name: string;
+  startsAt: string;
+  endsAt: string;
+  status: ActivityStatus;
+  pausedReason: string | null;
+  items: ItemView[];
+};
+
+export const activitySelect = {
+  id: true,
+  name: true,
+  startsAt: true,
+  endsAt: true,
+  paused: true,
+  pausedReason: true,
+  createdAt: true,
+  items: {
+    select: { id: true, name: true, creditTypeId: true, pointsPrice: true, stock: true, sold: true },
+    orderBy: { createdAt: "asc" },
+  },
+} as const satisfies Prisma.FlashSaleActivitySelect;
+
+type ActivityRow = Prisma.FlashSaleActivityGetPayload<{ select: typeof activitySelect }>;
+
+/** From the clock: ENDED after the end (paused or not), PAUSED, SCHEDULED before the start, else ACTIVE. */
+export function activityStatus(a: { startsAt: Date | number; endsAt: Date | number; paused: boolean }, nowMs: number): ActivityStatus {
+  const starts = typeof a.startsAt === "number" ? a.startsAt : a.startsAt.getTime();
+  const ends = typeof a.endsAt === "number" ? a.endsAt : a.endsAt.getTime();
+  if (nowMs >= ends) return "ENDED";
+  if (a.paused) return "PAUSED";
+  return nowMs < starts ? "SCHEDULED" : "ACTIVE";
+}
+
+export function toActivityView(row: ActivityRow, nowMs: number): ActivityView {
+  return {
+    id: row.id,
+    name: row.name,
+    startsAt: row.startsAt.toISOString(),
+    endsAt: row.endsAt.toISOString(),
+    status: activityStatus(row, nowMs),
+    pausedReason: row.paused ? row.pausedReason : null,
+    items: row.items.map((i) => ({
+      id: i.id,
+      name: i.name,
+      creditTypeId: i.creditTypeId,
+      pointsPrice: Number(i.pointsPrice),
+      stock: i.stock,
+      sold: i.sold,
+      available: i.stock - i.sold,
+    })),
+  };
+}
+
+export type NewActivity = {
+  name: string;
+  startsAt: Date;
+  endsAt: Date;
+  items: { name: string; creditTypeId: string; pointsPrice: number; stock: number }[];
+};
+
+type Caller = { actor: AuditEntry["actor"]; requestId?: string | null };
+
+/**
+ * Creates an activity and its items, audited in the same transaction, and
+ * warms it into Redis at once when it starts within the warm-up lead (an
+ * activity created already running sells right away). Each item's credit
+ * type must exist (404 CREDIT_TYPE_NOT_FOUND).
+ */
+export async function createActivity(deps: Deps, input: NewActivity, caller: Caller): Promise<ActivityView> {
+  if (input.endsAt.getTime() <= input.startsAt.getTime()) throw new AppError("VALIDATION", "endsAt must be after startsAt");
+  const types = [...new Set(input.items.map((i) => i.creditTypeId))];
+  const row = await deps.db.$transaction(async (tx) => {
+    const known = await tx.creditType.findMany({ where: { id: { in: types } }, select: { id: true } });
+    const missing = types.filter((t) => !known.some((k) => k.id === t));
+    if (missing.length > 0) throw new AppError("CREDIT_TYPE_NOT_FOUND", `no credit type ${missing.join(", ")}: create it first (creditType.create)`);
+    const created = await tx.flashSaleActivity.create({
+      data: {
+        name: input.name,
+        startsAt: input.startsAt,
+        endsAt: input.endsAt,
+        items: { create: input.items.map((i) => ({ name: i.name, creditTypeId: i.creditTypeId, pointsPrice: BigInt(i.pointsPrice), stock: i.stock })) },
+      },
+      select: activitySelect,
+    });
+    await writeAudit(tx, {
+      actor: caller.actor,
+      action: "flashSale.createActivity",
+      target: `activity:${created.id}`,
+      reason: `created "${input.name}"`,
+      after: { name: input.name, startsAt: input.startsAt, endsAt: input.endsAt, items: input.items },
+      requestId: caller.requestId ?? null,
+    });
+    return created;
+  });
+  if (row.startsAt.getTime() - deps.clock.nowMs() <= deps.env.FLASH_SALE_WARMUP_LEAD_MS) {
+    // The worker would warm it within a second too; doing it here makes it purchasable now.
+    await warmActivity(deps, row.id).catch((err: unknown) => deps.log.warn({ err, activityId: row.id }, "could not warm the new activity; the worker will"));
+  }
+  return toActivityView(row, deps.clock.nowMs());
+}
+
+export async function getActivity(deps: Pick<Deps, "db" | "clock">, activityId: string): Promise<ActivityView> {
+  const row = await deps.db.flashSaleActivity.findUnique({ where: { id: activityId }, select: activitySelect });
+  if (!row) throw new AppError("ACTIVITY_NOT_FOUND", `no activity ${activityId}`);
+  return toActivityView(row, deps.clock.nowMs());
+}
+
+/** Newest first (by start), optionally of one status; keyset pages on (starts_at, id). */
+export async function listActivities(
+  deps: Pick<Deps, "db" | "clock">,
+  input: { status?: ActivityStatus | undefined; limit: number; cursor?: string | undefined },
+): Promise<{ items: ActivityView[]; nextCursor: string | null }> {
+  const now = deps.clock.now();
+  const after = input.cursor ? decodeCursor(input.cursor) : null;
+  const byStatus: Prisma.FlashSaleActivityWhereInput =
+    input.status === "ENDED"
+      ? { endsAt: { lte: now } }
+      : input.status === "PAUSED"
+        ? { endsAt: { gt: now }, paused: true }
+        : input.status === "SCHEDULED"
+          ? { endsAt: { gt: now }, paused: false, startsAt: { gt: now } }
+          : input.status === "ACTIVE"
+            ? { endsAt: { gt: now }, paused: false, startsAt: { lte: now } }
+            : {};
+  const rows = await deps.db.flashSaleActivity.findMany({
+    where: {
+      ...byStatus,
+      ...(after ? { OR: [{ startsAt: { lt: after.startsAt } }, { startsAt: after.startsAt, id: { lt: after.id } }] } : {}),
+    },
+    orderBy: [{ startsAt: "desc" }, { id: "desc" }],
+    take: input.limit + 1,
+    select: activitySelect,
+  });
+  const page = rows.slice(0, input.limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((r) => toActivityView(r, now.getTime())),
+    nextCursor: rows.length > input.limit && last ? Buffer.from(`${last.startsAt.toISOString()}|${last.id}`).toString("base64url") : null,
+  };
+}
+
+function decodeCursor(cursor: string): { startsAt: Date; id: string } {
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  const bar = text.indexOf("|");
+  const startsAt = new Date(text.slice(0, bar));
+  const id = text.slice(bar + 1);
+  if (bar < 0 || !id || Number.isNaN(startsAt.getTime())) throw new AppError("VALIDATION", "cursor is not one this service returned");
+  return { startsAt, id };
+}
+
+/**
+ * Pauses or resumes an activity (an operator, with a reason), audited in the
+ * same transaction; Redis learns it at once, so the gate refuses (or admits)
+ * the next reservation. Pausing a paused activity changes nothing.
+ */
+export async function setActivityPaused(
+  deps: Deps,
+  input: { activityId: string; paused: boolean; reason: string },
+  caller: Caller,
+): Promise<ActivityView> {
+  const row = await deps.db.$transaction(async (tx) => {
+    const [before] = await tx.$queryRaw<{ paused: boolean }[]>`
+      SELECT paused FROM flash_sale_activities WHERE id = ${input.activityId} FOR UPDATE`;
+    if (!before) throw new AppError("ACTIVITY_NOT_FOUND", `no activity ${input.activityId}`);
+    const updated = await tx.flashSaleActivity.update({
+      where: { id: input.activityId },
+      data: { paused: input.paused, pausedReason: input.paused ? input.reason : null, version: { increment: 1 }, updatedAt: deps.clock.now() },
+      select: activitySelect,
+    });
+    if (before.paused !== input.paused) {
+      await writeAudit(tx, {
+        actor: caller.actor,
+        action: input.paused ? "flashSale.pause" : "flashSale.resume",
+        target: `activity:${input.activityId}`,
+        reason: input.reason,
+        before: { paused: before.paused },
+        after: { paused: input.paused },
+        requestId: caller.requestId ?? null,
+      });
+    }
+    return updated;
+  });
+  await warmActivity(deps, input.activityId).catch((err: unknown) =>
+    deps.log.warn({ err, activityId: input.activityId }, "could not tell Redis about the pause; the worker will within a second"),
+  );
+  return toActivityView(row, deps.clock.nowMs());
+}
