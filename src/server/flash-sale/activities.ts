@@ -74,10 +74,12 @@ export function toActivityView(row: ActivityRow, nowMs: number): ActivityView {
 }
 
 export type NewActivity = {
+  /** Chosen by the caller (the demo seed); the API lets the database choose. */
+  id?: string;
   name: string;
   startsAt: Date;
   endsAt: Date;
-  items: { name: string; creditTypeId: string; pointsPrice: number; stock: number }[];
+  items: { id?: string; name: string; creditTypeId: string; pointsPrice: number; stock: number }[];
 };
 
 type Caller = { actor: AuditEntry["actor"]; requestId?: string | null };
@@ -97,10 +99,19 @@ export async function createActivity(deps: Deps, input: NewActivity, caller: Cal
     if (missing.length > 0) throw new AppError("CREDIT_TYPE_NOT_FOUND", `no credit type ${missing.join(", ")}: create it first (creditType.create)`);
     const created = await tx.flashSaleActivity.create({
       data: {
+        ...(input.id ? { id: input.id } : {}),
         name: input.name,
         startsAt: input.startsAt,
         endsAt: input.endsAt,
-        items: { create: input.items.map((i) => ({ name: i.name, creditTypeId: i.creditTypeId, pointsPrice: BigInt(i.pointsPrice), stock: i.stock })) },
+        items: {
+          create: input.items.map((i) => ({
+            ...(i.id ? { id: i.id } : {}),
+            name: i.name,
+            creditTypeId: i.creditTypeId,
+            pointsPrice: BigInt(i.pointsPrice),
+            stock: i.stock,
+          })),
+        },
       },
       select: activitySelect,
     });
