@@ -91,6 +91,8 @@ export const GENEROUS_LIMITS = {
   RATE_LIMIT_BURST: "1000000",
   KEY_RATE_LIMIT_PER_SECOND: "1000000",
   KEY_RATE_LIMIT_BURST: "10000000",
+  // The flash-sale race sends 1,000 calls at once; every one is to be served, not refused at the door.
+  MAX_IN_FLIGHT: "5000",
 } as const;
 
 /** Starts the production entry, `dist/server.js`, on a spare port; resolves once /api/health answers 200. */

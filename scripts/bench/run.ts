@@ -136,7 +136,7 @@ async function main(): Promise<number> {
       for (const c of missed) {
         const r = results.find((x) => x.id === c.scenario);
         const value =
-          c.value === null ? "n/a" : c.against === "p99" ? `${c.value} ms` : c.against === "drain" ? `${c.value.toFixed(2)} s` : `${c.value.toFixed(2)}×`;
+          c.value === null ? "n/a" : c.against === "p99" ? `${c.value} ms` : c.against === "drain" ? `${c.value.toFixed(2)} s` : c.against === "percent" ? `${c.value.toFixed(2)} %` : `${c.value.toFixed(2)}×`;
         console.log(`  missed: ${r?.label ?? c.scenario} vs ${c.label}: ${value}, target ${c.target}`);
       }
     } else {

@@ -29,8 +29,9 @@ import {
 } from "./lib";
 import { runOpenLoop } from "./open-loop";
 import { DRAINS, measureRefundDrains, REFUNDS_PER_DRAIN } from "./refunds";
+import { catalogKey, race, soldOutFlood } from "./flash-sale";
 
-export const GROUPS = ["ping", "sql", "sql-hot", "deduct", "deduct-hot", "open-loop", "batch", "refunds", "admission"] as const;
+export const GROUPS = ["ping", "sql", "sql-hot", "deduct", "deduct-hot", "open-loop", "batch", "flash-sale", "refunds", "admission"] as const;
 export type Group = (typeof GROUPS)[number];
 
 /** What a group's ratios are measured against: run along with it. */
@@ -40,6 +41,7 @@ const NEEDS: Partial<Record<Group, Group[]>> = {
   "open-loop": ["deduct-hot"],
   batch: ["sql"],
   refunds: ["sql"],
+  "flash-sale": ["ping"],
 };
 
 /** The groups to run for `--only` (with what they are compared with), in run order. */
@@ -215,6 +217,43 @@ export async function runScenarios(ctx: BenchContext, groups: readonly Group[]):
       case "batch":
         await done(await batchScenario(ctx, await servers.get("api")));
         break;
+      case "flash-sale": {
+        const server = await servers.get("api");
+        const catalog = await catalogKey(ctx.db.url);
+        const flood = await soldOutFlood({
+          url: server.url,
+          serviceKey: seeded.apiKey,
+          catalog,
+          connections: s.connections,
+          warmSeconds: s.warmSeconds,
+          seconds: s.seconds,
+        });
+        const result = summarize(flood.raw, {
+          id: "flash-sale.sold-out",
+          group,
+          label: `flashSale.purchase of a sold-out item (answered from memory), ${MODE_LABEL.api}`,
+          unit: "calls/s",
+          extra: { dbCheckouts: flood.checkouts, dbCheckoutsPerCall: flood.raw.ok > 0 ? flood.checkouts / flood.raw.ok : 0 },
+        });
+        await done(result);
+        const r = await race({ url: server.url, serviceKey: seeded.apiKey, catalog, pool: ctx.pool, units: 100 });
+        await done({
+          id: "flash-sale.race",
+          group,
+          label: `flashSale.purchase, ${r.buyers.toLocaleString("en-US")} buyers at once for ${r.units} units (${r.orders} orders, sold ${r.sold}), ${MODE_LABEL.api}`,
+          unit: "calls/s",
+          status: r.orders === r.units && r.sold === r.units ? "ok" : "failed",
+          ...(r.orders === r.units && r.sold === r.units ? {} : { note: `${r.orders} orders and sold ${r.sold} for ${r.units} units` }),
+          seconds: round1(r.maxMs / 1000),
+          calls: r.buyers,
+          ok: r.buyers - Object.entries(r.errors).reduce((n, [k, v]) => n + (k === "SOLD_OUT" ? 0 : v), 0),
+          rate: r.buyers / (r.maxMs / 1000),
+          latencyMs: roundPercentiles(percentiles(r.latenciesMs)),
+          errors: Object.fromEntries(Object.entries(r.errors).filter(([k]) => k !== "SOLD_OUT")),
+          extra: { maxMs: Math.round(r.maxMs), orders: r.orders, soldOut: r.errors.SOLD_OUT ?? 0 },
+        });
+        break;
+      }
       case "refunds": {
         const drains = await measureRefundDrains(ctx.db, ctx.pool, ctx.teardown);
         await done({

@@ -56,6 +56,7 @@ function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" \\| ");
   if (s.type === "array") return `array of ${s.items ? typeOf(s.items) : "anything"}`;
   if (s.format === "uuid") return "string (UUID)";
+  if (s.format === "date-time") return "string (ISO 8601 date-time with offset, e.g. `2026-12-24T20:00:00Z`)";
   return s.type ?? "any";
 }
 
@@ -64,7 +65,7 @@ function rulesOf(s: JsonSchema): string {
   if (s.minLength !== undefined || s.maxLength !== undefined) {
     rules.push(`${fmt(s.minLength ?? 0)}–${s.maxLength === undefined ? "…" : fmt(s.maxLength)} chars`);
   }
-  if (s.pattern && s.format !== "uuid") {
+  if (s.pattern && s.format !== "uuid" && s.format !== "date-time") {
     const chars = /^\^(\[[^\]]+\])\+\$$/.exec(s.pattern);
     rules.push(chars ? `of \`${chars[1]}\`` : `matches \`${s.pattern}\``);
   }

@@ -1,77 +1,13 @@
 import type { Deps } from "~/server/infra/deps";
 import type { Prisma } from "~/server/infra/db";
+import { activitySelect, activityStatus, toActivityView, type ActivityStatus, type ActivityView } from "./activity-view";
 import { AppError } from "~/server/infra/app-error";
+
+export { activityStatus, type ActivityStatus, type ActivityView, type ItemView } from "./activity-view";
 import { writeAudit, type AuditEntry } from "~/server/audit/audit-log";
-import { warmActivity } from "./warm-up";
-
-/** What `flashSale.activity` answers (docs/api.md). */
-export type ActivityStatus = "SCHEDULED" | "ACTIVE" | "ENDED" | "PAUSED";
-
-export type ItemView = {
-  id: string;
-  name: string;
-  creditTypeId: string;
-  pointsPrice: number;
-  stock: number;
-  sold: number;
-  /** Units not sold yet (stock − sold, as Postgres has it). */
-  available: number;
-};
-
-export type ActivityView = {
-  id: string;
-  name: string;
-  startsAt: string;
-  endsAt: string;
-  status: ActivityStatus;
-  pausedReason: string | null;
-  items: ItemView[];
-};
-
-export const activitySelect = {
-  id: true,
-  name: true,
-  startsAt: true,
-  endsAt: true,
-  paused: true,
-  pausedReason: true,
-  createdAt: true,
-  items: {
-    select: { id: true, name: true, creditTypeId: true, pointsPrice: true, stock: true, sold: true },
-    orderBy: { createdAt: "asc" },
-  },
-} as const satisfies Prisma.FlashSaleActivitySelect;
-
-type ActivityRow = Prisma.FlashSaleActivityGetPayload<{ select: typeof activitySelect }>;
-
-/** From the clock: ENDED after the end (paused or not), PAUSED, SCHEDULED before the start, else ACTIVE. */
-export function activityStatus(a: { startsAt: Date | number; endsAt: Date | number; paused: boolean }, nowMs: number): ActivityStatus {
-  const starts = typeof a.startsAt === "number" ? a.startsAt : a.startsAt.getTime();
-  const ends = typeof a.endsAt === "number" ? a.endsAt : a.endsAt.getTime();
-  if (nowMs >= ends) return "ENDED";
-  if (a.paused) return "PAUSED";
-  return nowMs < starts ? "SCHEDULED" : "ACTIVE";
-}
-
-export function toActivityView(row: ActivityRow, nowMs: number): ActivityView {
-  return {
-    id: row.id,
-    name: row.name,
-    startsAt: row.startsAt.toISOString(),
-    endsAt: row.endsAt.toISOString(),
-    status: activityStatus(row, nowMs),
-    pausedReason: row.paused ? row.pausedReason : null,
-    items: row.items.map((i) => ({
-      id: i.id,
-      name: i.name,
-      creditTypeId: i.creditTypeId,
-      pointsPrice: Number(i.pointsPrice),
-      stock: i.stock,
-      sold: i.sold,
-      available: i.stock - i.sold,
-    })),
-  };
-}
+import { isSwitchOn } from "~/server/resilience/switches";
+import { itemKeys } from "./inventory";
+import { activityViewKey, warmActivity } from "./warm-up";
 
 export type NewActivity = {
   /** Chosen by the caller (the demo seed); the API lets the database choose. */
@@ -132,10 +68,33 @@ export async function createActivity(deps: Deps, input: NewActivity, caller: Cal
   return toActivityView(row, deps.clock.nowMs());
 }
 
-export async function getActivity(deps: Pick<Deps, "db" | "clock">, activityId: string): Promise<ActivityView> {
+/**
+ * The activity as Postgres has it — or, while the `flashSaleCacheOnly`
+ * switch is on, as the worker last wrote it to Redis, with each item's
+ * `available` from the live Redis counter: no Postgres read at all (503
+ * DEGRADED for an activity not in the cache).
+ */
+export async function getActivity(deps: Pick<Deps, "db" | "clock" | "redis" | "settings">, activityId: string): Promise<ActivityView> {
+  if (await isSwitchOn(deps, "flashSaleCacheOnly")) return cachedActivity(deps, activityId);
   const row = await deps.db.flashSaleActivity.findUnique({ where: { id: activityId }, select: activitySelect });
   if (!row) throw new AppError("ACTIVITY_NOT_FOUND", `no activity ${activityId}`);
   return toActivityView(row, deps.clock.nowMs());
+}
+
+async function cachedActivity(deps: Pick<Deps, "clock" | "redis">, activityId: string): Promise<ActivityView> {
+  const text = await deps.redis.get(activityViewKey(activityId));
+  if (!text) throw new AppError("DEGRADED", `activity ${activityId} is not in the cache, and flashSaleCacheOnly keeps Postgres out of reads; retry later or turn the switch off`);
+  const view = JSON.parse(text) as ActivityView;
+  const counters = await Promise.all(view.items.map((i) => deps.redis.get(itemKeys(i.id).stock)));
+  const now = deps.clock.nowMs();
+  return {
+    ...view,
+    status: activityStatus({ startsAt: new Date(view.startsAt), endsAt: new Date(view.endsAt), paused: view.status === "PAUSED" }, now),
+    items: view.items.map((i, n) => {
+      const left = counters[n];
+      return left === null || left === undefined ? i : { ...i, available: Math.max(0, Number(left)) };
+    }),
+  };
 }
 
 /** Newest first (by start), optionally of one status; keyset pages on (starts_at, id). */

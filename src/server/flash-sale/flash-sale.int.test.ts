@@ -13,7 +13,8 @@ import { processDueRefunds } from "~/server/refund/refund-worker";
 import { createActivity, type ActivityView } from "./activities";
 import { itemKeys, reserveUnit } from "./inventory";
 import { itemCache } from "./item-cache";
-import { reconcileItems, sweepReservations } from "./warm-up";
+import { reconcileItems, sweepReservations, warmDueItems } from "./warm-up";
+import { setSwitch } from "~/server/resilience/switches";
 
 /**
  * Flash sales end to end on real PostgreSQL and Redis, in a database of the
@@ -242,6 +243,29 @@ describe("flash sale", () => {
     expect(await deps.metrics.registry.getSingleMetricAsString("fp_flash_sale_repairs_total")).toMatch(/kind="stock"\} [1-9]/);
     // Nothing wrong, nothing done.
     expect((await reconcileItems(deps, { settleMs: 50 })).filter((r) => r.itemId === itemId)).toEqual([]);
+  });
+
+  it("flashSaleCacheOnly: the activity is read from Redis with live availability, never from Postgres; purchases go on", async () => {
+    const { activity, itemId } = await sale(7);
+    const [user] = await buyers(1, 1_000);
+    await warmDueItems(deps);
+    await setSwitch(deps, { name: "flashSaleCacheOnly", on: true, reason: "database under pressure" }, operator);
+    const pool = poolOf(deps.db);
+    let checkouts = 0;
+    const count = () => checkouts++;
+    try {
+      const service = await serviceCaller(deps);
+      expect((await buy(user!, activity.id, itemId)).status).toBe(200);
+      await service.flashSale.activity({ activityId: activity.id }); // the key is known from here on
+      pool.on("acquire", count);
+      const view = await service.flashSale.activity({ activityId: activity.id });
+      expect(view).toMatchObject({ id: activity.id, status: "ACTIVE", items: [{ id: itemId, stock: 7, available: 6 }] });
+      expect(checkouts).toBe(0);
+      await expect(service.flashSale.activity({ activityId: "not-cached" })).rejects.toMatchObject({ cause: { code: "DEGRADED" } });
+    } finally {
+      pool.off("acquire", count);
+      await setSwitch(deps, { name: "flashSaleCacheOnly", on: false, reason: "recovered" }, operator);
+    }
   });
 
   it("an activity's life: scheduled (with the wait), paused and resumed by an operator (audited), ended; reads for viewers and keys; bad input refused", async () => {

@@ -1,7 +1,9 @@
 import type { Deps } from "~/server/infra/deps";
 import { counterOf } from "~/server/infra/metrics";
 import { writeAudit } from "~/server/audit/audit-log";
-import { itemKeys, reconcileStock, sweepExpired, warmItem } from "./inventory";
+import { idPart } from "~/server/infra/redis-keys";
+import { itemKeys, KEYS_OUTLIVE_SALE_MS, reconcileStock, sweepExpired, warmItem } from "./inventory";
+import { activitySelect, toActivityView, type ActivityView } from "./activity-view";
 
 /**
  * Keeping Redis in step with Postgres, run by the worker (and on demand):
@@ -76,7 +78,24 @@ export async function warmLiveItem(deps: Pick<Deps, "db" | "redis">, item: LiveI
 export async function warmActivity(deps: Pick<Deps, "db" | "redis" | "clock" | "env">, activityId: string): Promise<number> {
   const items = await liveItems(deps, activityId);
   for (const item of items) await warmLiveItem(deps, item);
+  await cacheActivities(deps, [activityId]);
   return items.length;
+}
+
+/** Where an activity's view is kept for `flashSale.activity` while the `flashSaleCacheOnly` switch is on. */
+export const activityViewKey = (activityId: string): string => `fs:activity:${idPart(activityId)}`;
+
+/** Writes the activities' views to Redis (as Postgres has them now), to be read without Postgres. */
+async function cacheActivities(deps: Pick<Deps, "db" | "redis" | "clock">, activityIds: readonly string[]): Promise<void> {
+  if (activityIds.length === 0) return;
+  const rows = await deps.db.flashSaleActivity.findMany({ where: { id: { in: [...activityIds] } }, select: activitySelect });
+  const now = deps.clock.nowMs();
+  await Promise.all(
+    rows.map((row) => {
+      const view: ActivityView = toActivityView(row, now);
+      return deps.redis.set(activityViewKey(row.id), JSON.stringify(view), "PXAT", row.endsAt.getTime() + KEYS_OUTLIVE_SALE_MS);
+    }),
+  );
 }
 
 function repairCounter(deps: Pick<Deps, "metrics">) {
@@ -110,7 +129,8 @@ async function report(deps: Pick<Deps, "db" | "log" | "metrics">, repair: Repair
 export async function warmDueItems(deps: Deps): Promise<Repair[]> {
   const now = deps.clock.nowMs();
   const repairs: Repair[] = [];
-  for (const item of await liveItems(deps)) {
+  const items = await liveItems(deps);
+  for (const item of items) {
     if (item.endsAt.getTime() <= now) continue;
     const created = await warmLiveItem(deps, item);
     const shouldHaveBeenWarm = now - (item.startsAt.getTime() - deps.env.FLASH_SALE_WARMUP_LEAD_MS) > 5_000;
@@ -120,6 +140,7 @@ export async function warmDueItems(deps: Deps): Promise<Repair[]> {
       repairs.push(repair);
     }
   }
+  await cacheActivities(deps, [...new Set(items.map((i) => i.activityId))]);
   return repairs;
 }
 

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { counterOf, getMetrics } from "./metrics";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "~/generated/prisma/client";
 import { AppError } from "./app-error";
@@ -38,6 +39,9 @@ export function createDb(opts: DbOptions): Db {
     application_name: opts.applicationName ?? "flashpoints",
   });
   releaseDeadConnections(pool);
+  // Every round of database work takes a connection: how often the process goes to PostgreSQL at all.
+  const checkouts = counterOf(getMetrics().registry, "fp_db_checkouts_total", "PostgreSQL connections taken from the pool (each query or transaction takes one)", []);
+  pool.on("acquire", () => checkouts.inc());
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const db = new PrismaClient({
     adapter,
