@@ -2,12 +2,12 @@ import type { Deps } from "~/server/infra/deps";
 import type { Prisma } from "~/server/infra/db";
 import { activitySelect, activityStatus, toActivityView, type ActivityStatus, type ActivityView } from "./activity-view";
 import { AppError } from "~/server/infra/app-error";
-
-export { activityStatus, type ActivityStatus, type ActivityView, type ItemView } from "./activity-view";
 import { writeAudit, type AuditEntry } from "~/server/audit/audit-log";
 import { isSwitchOn } from "~/server/resilience/switches";
 import { itemKeys } from "./inventory";
 import { activityViewKey, warmActivity } from "./warm-up";
+
+export { activityStatus, type ActivityStatus, type ActivityView, type ItemView } from "./activity-view";
 
 export type NewActivity = {
   /** Chosen by the caller (the demo seed); the API lets the database choose. */
