@@ -41,6 +41,8 @@ export async function revokeApiKey(db: Db, id: string, clock: Clock): Promise<bo
  */
 export const API_KEY_CACHE_MS = 5_000;
 const apiKeyCache = new Map<string, { principal: ServicePrincipal | null; until: number }>();
+/** Lookups under way: the calls that find a key's entry expired together share one query. */
+const lookups = new Map<string, Promise<ServicePrincipal | null>>();
 
 export async function authenticateApiKey(db: Db, key: string, clock: Clock): Promise<ServicePrincipal | null> {
   if (!/^fpk_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,100}$/.test(key)) return null;
@@ -48,6 +50,15 @@ export async function authenticateApiKey(db: Db, key: string, clock: Clock): Pro
   const now = clock.nowMs();
   const hit = apiKeyCache.get(hash);
   if (hit && hit.until > now) return hit.principal;
+  let lookup = lookups.get(hash);
+  if (!lookup) {
+    lookup = lookUp(db, hash, now).finally(() => lookups.delete(hash));
+    lookups.set(hash, lookup);
+  }
+  return lookup;
+}
+
+async function lookUp(db: Db, hash: string, now: number): Promise<ServicePrincipal | null> {
   const row = await db.apiKey.findUnique({
     where: { keyHash: hash },
     select: { id: true, name: true, scopes: true, revokedAt: true },
