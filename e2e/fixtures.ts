@@ -54,3 +54,12 @@ export function createDashboardUser(run: E2eRun, user: { email: string; password
     throw new Error(`admin:create failed (exit ${out.status}):\n${out.stdout}${out.stderr}${out.error ?? ""}`);
   }
 }
+
+/** A service API key made the way an operator would (`dist/cli.js api-key:create`); returns the key. */
+export function createServiceKey(run: E2eRun, name: string, scopes: "catalog" | "" = ""): string {
+  const args = ["dist/cli.js", "api-key:create", "--name", name, ...(scopes ? ["--scopes", scopes] : [])];
+  const out = spawnSync(process.execPath, args, { cwd: ROOT, env: runEnv(run), encoding: "utf8", timeout: 60_000 });
+  const key = /fpk_[A-Za-z0-9_-]+/.exec(out.stdout)?.[0];
+  if (out.status !== 0 || !key) throw new Error(`api-key:create failed (exit ${out.status}):\n${out.stdout}${out.stderr}`);
+  return key;
+}

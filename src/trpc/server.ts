@@ -1,8 +1,11 @@
 import "server-only";
-import { cache } from "react";
+import { cache, createElement, type ReactNode } from "react";
+import { dehydrate, HydrationBoundary, type QueryClient, type QueryKey } from "@tanstack/react-query";
+import { createTRPCOptionsProxy } from "@trpc/tanstack-react-query";
+import { makeQueryClient } from "./query-client";
 import { cookies, headers } from "next/headers";
 import { redirect } from "next/navigation";
-import { createCaller } from "~/server/api/root";
+import { appRouter, createCaller, type AppRouter } from "~/server/api/root";
 import { createContextInner } from "~/server/api/context";
 import { getDeps } from "~/server/infra/deps";
 import { sessionCookieName } from "~/server/identity/sessions";
@@ -38,4 +41,33 @@ export async function requireSessionUser(): Promise<SessionUser> {
   const user = await getSessionUser();
   if (!user) redirect("/admin/login");
   return user;
+}
+
+/**
+ * Prefetching for server components (tRPC's hydration helpers): one query
+ * client per request; `trpc.x.queryOptions(...)` calls the router in-process
+ * with the visitor's session; `<HydrateClient>` hands what was fetched to the
+ * browser's React Query cache, so client components start with it.
+ */
+export const getQueryClient = cache(makeQueryClient);
+
+const getContext = cache(async () => {
+  const [cookieStore, headerList] = await Promise.all([cookies(), headers()]);
+  return createContextInner({
+    deps: getDeps(),
+    sessionToken: cookieStore.get(sessionCookieName(headerList.get(SECURE_REQUEST_HEADER) === "1"))?.value ?? null,
+    requestId: headerList.get("x-request-id"),
+    userAgent: headerList.get("user-agent"),
+  });
+});
+
+export const trpc = createTRPCOptionsProxy<AppRouter>({ ctx: getContext, router: appRouter, queryClient: getQueryClient });
+
+/** Fetches into this request's query client; a failed read is left to the browser (which shows it and retries). */
+export async function prefetch(options: { queryKey: QueryKey; queryFn?: unknown }): Promise<void> {
+  await getQueryClient().prefetchQuery(options as Parameters<QueryClient["prefetchQuery"]>[0]);
+}
+
+export function HydrateClient({ children }: { children: ReactNode }) {
+  return createElement(HydrationBoundary, { state: dehydrate(getQueryClient()) }, children);
 }

@@ -1,4 +1,4 @@
-import { ClipboardList, Gauge, LayoutDashboard, RotateCcw, Zap, type LucideIcon } from "lucide-react";
+import { ClipboardList, Gauge, LayoutDashboard, ListChecks, RotateCcw, ShoppingBag, Wallet, Zap, type LucideIcon } from "lucide-react";
 
 export type NavItem = {
   label: string;
@@ -11,6 +11,9 @@ export const NAV_ITEMS: readonly NavItem[] = [
   { label: "Overview", href: "/admin", icon: LayoutDashboard },
   { label: "Circuits", href: "/admin/circuits", icon: Zap },
   { label: "Limits & switches", href: "/admin/limits", icon: Gauge },
-  { label: "Refunds", icon: RotateCcw },
+  { label: "Refunds", href: "/admin/refunds", icon: RotateCcw },
+  { label: "Flash sales", href: "/admin/sales", icon: ShoppingBag },
+  { label: "Operations", href: "/admin/operations", icon: ListChecks },
+  { label: "Accounts", href: "/admin/accounts", icon: Wallet },
   { label: "Audit", href: "/admin/audit", icon: ClipboardList },
 ];

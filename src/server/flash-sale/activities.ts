@@ -16,6 +16,8 @@ export type NewActivity = {
   startsAt: Date;
   endsAt: Date;
   items: { id?: string; name: string; creditTypeId: string; pointsPrice: number; stock: number }[];
+  /** Why, for the audit log. */
+  reason?: string | undefined;
 };
 
 type Caller = { actor: AuditEntry["actor"]; requestId?: string | null };
@@ -55,8 +57,8 @@ export async function createActivity(deps: Deps, input: NewActivity, caller: Cal
       actor: caller.actor,
       action: "flashSale.createActivity",
       target: `activity:${created.id}`,
-      reason: `created "${input.name}"`,
-      after: { name: input.name, startsAt: input.startsAt, endsAt: input.endsAt, items: input.items },
+      reason: input.reason ?? `created "${input.name}"`,
+      after: { id: created.id, name: input.name, startsAt: input.startsAt, endsAt: input.endsAt, items: input.items },
       requestId: caller.requestId ?? null,
     });
     return created;
@@ -176,4 +178,25 @@ export async function setActivityPaused(
     deps.log.warn({ err, activityId: input.activityId }, "could not tell Redis about the pause; the worker will within a second"),
   );
   return toActivityView(row, deps.clock.nowMs());
+}
+
+/** An item's units as the Redis gate counts them right now. */
+export type LiveStock = { itemId: string; left: number | null; reserved: number };
+
+/**
+ * What the gate holds for each item of an activity: units left to reserve
+ * and reservations not yet confirmed (null `left`: not loaded into Redis).
+ */
+export async function liveStock(deps: Pick<Deps, "db" | "redis">, activityId: string): Promise<LiveStock[]> {
+  const items = await deps.db.flashSaleItem.findMany({ where: { activityId }, select: { id: true }, orderBy: { createdAt: "asc" } });
+  if (items.length === 0 && !(await deps.db.flashSaleActivity.findUnique({ where: { id: activityId }, select: { id: true } }))) {
+    throw new AppError("ACTIVITY_NOT_FOUND", `no activity ${activityId}`);
+  }
+  return Promise.all(
+    items.map(async ({ id }) => {
+      const k = itemKeys(id);
+      const [left, reserved] = await Promise.all([deps.redis.get(k.stock), deps.redis.hlen(k.res)]);
+      return { itemId: id, left: left === null ? null : Number(left), reserved };
+    }),
+  );
 }

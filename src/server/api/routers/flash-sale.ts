@@ -3,7 +3,7 @@ import { createTRPCRouter, middleware, operatorProcedure, principalProcedure, se
 import { ZAmount, ZId, ZPageFields, ZReason } from "../schemas";
 import { requestReplay } from "../middleware/request-replay";
 import { admission, requireSwitch } from "../middleware/admission";
-import { createActivity, getActivity, listActivities, setActivityPaused } from "~/server/flash-sale/activities";
+import { createActivity, getActivity, listActivities, liveStock, setActivityPaused } from "~/server/flash-sale/activities";
 import { answerFromCache, purchase, type PurchaseRequest } from "~/server/flash-sale/purchase";
 import { auditActorOf, principalKey } from "~/server/identity/principal";
 
@@ -29,6 +29,8 @@ export const ZCreateActivitySchema = z
       )
       .min(1)
       .max(50),
+    /** Recorded in the audit log. */
+    reason: ZReason.optional(),
   })
   .strict()
   .refine((a) => a.endsAt.getTime() > a.startsAt.getTime(), { message: "endsAt must be after startsAt", path: ["endsAt"] });
@@ -54,6 +56,10 @@ export const flashSaleRouter = createTRPCRouter({
     .mutation(({ ctx, input }) => createActivity(ctx.deps, input, { actor: auditActorOf(ctx.principal), requestId: ctx.requestId })),
 
   activity: readProcedure.input(z.object({ activityId: ZId }).strict()).query(({ ctx, input }) => getActivity(ctx.deps, input.activityId)),
+
+  liveStock: readProcedure
+    .input(z.object({ activityId: ZId }).strict())
+    .query(({ ctx, input }) => liveStock(ctx.deps, input.activityId)),
 
   list: readProcedure
     .input(z.object({ status: z.enum(ACTIVITY_STATUSES).optional(), ...ZPageFields }).strict().default({ limit: 20 }))

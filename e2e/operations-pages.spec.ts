@@ -1,0 +1,241 @@
+import { randomBytes } from "node:crypto";
+import AxeBuilder from "@axe-core/playwright";
+import { expect, test, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
+import pg from "pg";
+import { createDashboardUser, createServiceKey, e2eRun } from "./fixtures";
+
+/**
+ * The pages an operator uses during a sale — refunds, flash sales, accounts,
+ * operations — as a person uses them, in Chromium against the production
+ * build: what a viewer sees, what an operator does, and the audit trail.
+ */
+
+const tag = randomBytes(3).toString("hex");
+let serviceKey = "";
+let catalogKey = "";
+
+async function signIn(page: Page, user: { email: string; password: string }): Promise<void> {
+  const res = await page.request.post("/api/trpc/auth.login", { data: { email: user.email, password: user.password } });
+  expect(res.status()).toBe(200);
+}
+
+async function call(request: APIRequestContext, key: string, procedure: string, body: unknown): Promise<unknown> {
+  const res = await request.post(`/api/trpc/${procedure}`, { data: body, headers: { authorization: `Bearer ${key}` } });
+  const json = (await res.json()) as { result?: { data: unknown }; error?: unknown };
+  expect(res.status(), JSON.stringify(json)).toBe(200);
+  return json.result?.data;
+}
+
+async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<T[]> {
+  const client = new pg.Client({ connectionString: e2eRun().databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function expectNoAxeViolations(page: Page): Promise<void> {
+  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  expect(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
+}
+
+/** The page at 1280 px and at a 390 px phone, attached to the report. */
+async function screenshots(page: Page, testInfo: TestInfo, name: string): Promise<void> {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await testInfo.attach(`${name}-desktop`, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await testInfo.attach(`${name}-phone`, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
+  if (size) await page.setViewportSize(size);
+}
+
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) errors.push(msg.text());
+  });
+  return errors;
+}
+
+/** A debit of `amount` from a user funded with `grant`, and a refund of it that failed for good (as the worker leaves one). */
+async function failedRefund(request: APIRequestContext, userId: string, grant: number, amount: number): Promise<string> {
+  await call(request, serviceKey, "credit.grant", { userId, creditTypeId: "points", amount: grant, businessCode: "e2e.grant", businessId: userId });
+  const debit = (await call(request, serviceKey, "credit.deduct", {
+    userId,
+    creditTypeId: "points",
+    amount,
+    businessCode: "e2e.order",
+    businessId: userId,
+  })) as { transactionId: string };
+  const [row] = await sql<{ id: string }>(
+    `WITH counted AS (UPDATE ledger_entries SET refunded_amount = amount WHERE id = $1::uuid RETURNING user_id, credit_type_id, amount)
+     INSERT INTO refunds (user_id, credit_type_id, amount, reason, original_transaction_id, status, attempts, last_error, next_attempt_at)
+     SELECT user_id, credit_type_id, amount, 'flash-sale purchase failed after its debit', $1::uuid, 'FAILED', 3,
+            'INTERNAL: failpoint refund.apply triggered', now() FROM counted
+     RETURNING id::text`,
+    [debit.transactionId],
+  );
+  return row!.id;
+}
+
+test.beforeAll(() => {
+  serviceKey = createServiceKey(e2eRun(), `e2e-service-${tag}`);
+  catalogKey = createServiceKey(e2eRun(), `e2e-catalog-${tag}`, "catalog");
+});
+
+test("signed out, every operations page sends you to sign in", async ({ page }) => {
+  for (const path of ["/admin/refunds", "/admin/sales", "/admin/accounts", "/admin/operations"]) {
+    await page.goto(path);
+    await expect(page).toHaveURL(/\/admin\/login/);
+  }
+});
+
+test("an operator retries a FAILED refund: it succeeds, the points are back, the audit log has it; a viewer sees it but cannot act", async ({
+  page,
+  browser,
+}, testInfo) => {
+  test.setTimeout(120_000);
+  const errors = watchErrors(page);
+  await call(page.request, catalogKey, "creditType.create", { id: "points", name: "Loyalty points" });
+  const user = `e2e-buyer-${tag}`;
+  const refundId = await failedRefund(page.request, user, 500, 120);
+
+  // A viewer: the FAILED refund and its error, no buttons.
+  const viewer = { email: `viewer-${tag}@e2e.test`, password: `viewer-password-${tag}`, role: "viewer" as const };
+  createDashboardUser(e2eRun(), viewer);
+  const viewerContext = await browser.newContext();
+  const viewerPage = await viewerContext.newPage();
+  await signIn(viewerPage, viewer);
+  await viewerPage.goto("/admin/refunds");
+  const viewerRow = viewerPage.locator(`[data-refund-id="${refundId}"]`);
+  await expect(viewerRow).toContainText("failpoint refund.apply");
+  await expect(viewerRow.getByRole("button", { name: "Retry…" })).toHaveCount(0);
+  await expect(viewerPage.getByRole("button", { name: /Retry selected/ })).toHaveCount(0);
+  await viewerContext.close();
+
+  const operator = { email: `operator-${tag}@e2e.test`, password: `operator-password-${tag}`, role: "operator" as const };
+  createDashboardUser(e2eRun(), operator);
+  await signIn(page, operator);
+  await page.goto("/admin");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Refunds" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Refunds" })).toBeVisible();
+  await expect(page.getByRole("tab", { name: "FAILED" })).toHaveAttribute("aria-selected", "true");
+  const row = page.locator(`[data-refund-id="${refundId}"]`);
+  await expect(row.getByTestId("refund-status")).toHaveText("FAILED");
+  await expect(row).toContainText("120");
+  await expectNoAxeViolations(page);
+  await screenshots(page, testInfo, "refunds-failed");
+
+  await row.getByRole("button", { name: "Retry…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Retry this refund now" });
+  await dialog.getByRole("button", { name: "Retry now" }).click();
+  await expect(dialog.getByTestId(/reason-error$/)).toBeVisible(); // a reason is required
+  await dialog.getByLabel("Reason").fill(`ticket ${tag}: database back, retrying`);
+  await dialog.getByRole("button", { name: "Retry now" }).click();
+  await expect(page.getByTestId("refunds-notice")).toContainText("succeeded");
+  await expect(row).toHaveCount(0);
+
+  await page.getByRole("tab", { name: "SUCCEEDED" }).click();
+  await expect(page.locator(`[data-refund-id="${refundId}"]`).getByTestId("refund-status")).toHaveText("SUCCEEDED");
+  await screenshots(page, testInfo, "refunds-succeeded");
+  const [refund] = await sql<{ status: string; credits: string }>(
+    `SELECT f.status::text, (SELECT count(*) FROM ledger_entries l WHERE l.business_code = 'refund' AND l.business_id = f.id::text)::text AS credits
+     FROM refunds f WHERE f.id = $1::uuid`,
+    [refundId],
+  );
+  expect(refund).toEqual({ status: "SUCCEEDED", credits: "1" });
+
+  // The account: the points are back.
+  await page.locator(`[data-refund-id="${refundId}"]`).getByRole("link", { name: user }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Accounts" })).toBeVisible();
+  await expect(page.getByTestId("account-balance")).toHaveText("500");
+  await expect(page.getByTestId("ledger-row")).toHaveCount(3);
+  await expectNoAxeViolations(page);
+  await screenshots(page, testInfo, "accounts");
+
+  // The attempt, by the refund's business key.
+  await page.goto(`/admin/operations?businessCode=refund&businessId=${refundId}`);
+  await expect(page.getByTestId("operation-status")).toHaveText("completed");
+  await expectNoAxeViolations(page);
+  await screenshots(page, testInfo, "operations");
+
+  await page.goto("/admin/audit");
+  const audit = page.getByTestId("audit-row").filter({ hasText: `refund:${refundId}` });
+  await expect(audit.first()).toContainText("refund.retry");
+  await expect(audit.first()).toContainText(`ticket ${tag}`);
+  expect(errors).toEqual([]);
+});
+
+test("an operator creates a sale, sees it sell live, pauses it (buyers are refused) and resumes it; audited", async ({ page }, testInfo) => {
+  test.setTimeout(120_000);
+  const errors = watchErrors(page);
+  await call(page.request, catalogKey, "creditType.create", { id: "points", name: "Loyalty points" });
+  const operator = { email: `sales-${tag}@e2e.test`, password: `sales-password-${tag}`, role: "operator" as const };
+  createDashboardUser(e2eRun(), operator);
+  await signIn(page, operator);
+  await page.goto("/admin/sales");
+  await expect(page.getByRole("heading", { level: 1, name: "Flash sales" })).toBeVisible();
+
+  const name = `Evening sale ${tag}`;
+  await page.getByRole("button", { name: "New sale…" }).click();
+  const dialog = page.getByRole("dialog", { name: "New flash sale" });
+  await dialog.getByLabel("Name").fill(name);
+  await dialog.getByLabel("Starts (your time)").fill("2020-01-01T00:00");
+  await dialog.getByLabel("Ends (your time)").fill("2099-01-01T00:00");
+  await dialog.getByLabel("Item").fill("Scarf");
+  await dialog.getByLabel("Stock (units)").fill("5");
+  await dialog.getByLabel("Reason").fill(`${tag}: evening promotion`);
+  await dialog.getByRole("button", { name: "Create sale" }).click();
+  await expect(page.getByTestId("sales-notice")).toContainText(`${name} is created (ACTIVE)`);
+
+  const card = page.getByRole("region", { name });
+  await expect(card.getByTestId("sale-status")).toHaveText("ACTIVE");
+  const [ids] = await sql<{ activity: string; item: string }>(
+    "SELECT a.id AS activity, i.id AS item FROM flash_sale_activities a JOIN flash_sale_items i ON i.activity_id = a.id WHERE a.name = $1",
+    [name],
+  );
+  const buyer = `e2e-sale-buyer-${tag}`;
+  await call(page.request, serviceKey, "credit.grant", { userId: buyer, creditTypeId: "points", amount: 1000, businessCode: "e2e.grant", businessId: buyer });
+  await call(page.request, serviceKey, "flashSale.purchase", { userId: buyer, activityId: ids!.activity, itemId: ids!.item });
+  await expect(card.getByTestId("sale-item-sold")).toHaveText("1", { timeout: 10_000 });
+  await expectNoAxeViolations(page);
+  await screenshots(page, testInfo, "sales");
+
+  await card.getByRole("button", { name: "Pause…" }).click();
+  const pause = page.getByRole("dialog", { name: `Pause ${name}` });
+  await pause.getByLabel("Reason").fill(`${tag}: stock recount`);
+  await pause.getByRole("button", { name: "Pause sale" }).click();
+  await expect(card.getByTestId("sale-status")).toHaveText("PAUSED");
+  const refused = await page.request.post("/api/trpc/flashSale.purchase", {
+    data: { userId: `${buyer}-2`, activityId: ids!.activity, itemId: ids!.item },
+    headers: { authorization: `Bearer ${serviceKey}` },
+  });
+  expect(((await refused.json()) as { error: { data: { appCode: string } } }).error.data.appCode).toBe("ACTIVITY_NOT_ACTIVE");
+
+  await card.getByRole("button", { name: "Resume…" }).click();
+  const resume = page.getByRole("dialog", { name: `Resume ${name}` });
+  await resume.getByLabel("Reason").fill(`${tag}: recounted`);
+  await resume.getByRole("button", { name: "Resume sale" }).click();
+  await expect(card.getByTestId("sale-status")).toHaveText("ACTIVE");
+
+  const actions = await sql<{ action: string }>(
+    "SELECT action FROM audit_log WHERE target = $1 ORDER BY id",
+    [`activity:${ids!.activity}`],
+  );
+  expect(actions.map((a) => a.action)).toEqual(["flashSale.createActivity", "flashSale.pause", "flashSale.resume"]);
+  expect(errors).toEqual([]);
+});
+
+test("a viewer sees the sales but no button to change them", async ({ page }) => {
+  const viewer = { email: `sales-viewer-${tag}@e2e.test`, password: `sales-viewer-${tag}-pw`, role: "viewer" as const };
+  createDashboardUser(e2eRun(), viewer);
+  await signIn(page, viewer);
+  await page.goto("/admin/sales");
+  await expect(page.getByRole("heading", { level: 1, name: "Flash sales" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "New sale…" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Pause…" })).toHaveCount(0);
+});
