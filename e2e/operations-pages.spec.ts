@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
 import pg from "pg";
@@ -41,14 +42,18 @@ async function expectNoAxeViolations(page: Page): Promise<void> {
   expect(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
 }
 
-/** The page at 1280 px and at a 390 px phone, attached to the report. */
+/** The page at 1280 px and at a 390 px phone: in test-results/screenshots/, and attached to the report. */
 async function screenshots(page: Page, testInfo: TestInfo, name: string): Promise<void> {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await testInfo.attach(`${name}-desktop`, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
   const size = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await testInfo.attach(`${name}-phone`, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
+  for (const [suffix, viewport] of [
+    ["desktop", { width: 1280, height: 800 }],
+    ["phone", { width: 390, height: 844 }],
+  ] as const) {
+    await page.setViewportSize(viewport);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const body = await page.screenshot({ fullPage: true, path: path.join("test-results", "screenshots", `${name}-${suffix}.png`) });
+    await testInfo.attach(`${name}-${suffix}`, { body, contentType: "image/png" });
+  }
   if (size) await page.setViewportSize(size);
 }
 
@@ -150,7 +155,7 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   expect(refund).toEqual({ status: "SUCCEEDED", credits: "1" });
 
   // The account: the points are back.
-  await page.locator(`[data-refund-id="${refundId}"]`).getByRole("link", { name: user }).click();
+  await page.locator(`[data-refund-id="${refundId}"]`).getByRole("link", { name: user, exact: true }).click();
   await expect(page.getByRole("heading", { level: 1, name: "Accounts" })).toBeVisible();
   await expect(page.getByTestId("account-balance")).toHaveText("500");
   await expect(page.getByTestId("ledger-row")).toHaveCount(3);

@@ -14,8 +14,8 @@ import { describeError } from "./describe-error";
 import { FormField } from "./form-field";
 import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
+import { LEDGER_PAGE_SIZE } from "./list-settings";
 
-export const LEDGER_PAGE_SIZE = 25;
 
 export type AccountRef = { userId: string; creditTypeId: string };
 

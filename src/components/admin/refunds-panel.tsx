@@ -15,11 +15,8 @@ import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
 import { BulkRetryDialog, ResolveRefundDialog, RetryRefundDialog, type BulkResult, type RefundView } from "./refund-dialogs";
 import { hasRole } from "./roles";
+import { REFUND_TABS, REFUNDS_PAGE_SIZE, type RefundTab } from "./list-settings";
 
-/** The tabs, FAILED first: what needs a person. */
-export const REFUND_TABS = ["FAILED", "RETRYING", "PENDING", "SUCCEEDED", "RESOLVED"] as const;
-export type RefundTab = (typeof REFUND_TABS)[number];
-export const REFUNDS_PAGE_SIZE = 25;
 /** Refunds move on their own (the worker): the open tab is re-read this often. */
 export const REFUNDS_REFRESH_MS = 5_000;
 

@@ -17,9 +17,9 @@ import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
 import { ReasonDialog, useReasonDialog } from "./reason-dialog";
 import { hasRole } from "./roles";
+import { SALES_PAGE_SIZE } from "./list-settings";
 
 export type ActivityView = inferRouterOutputs<AppRouter>["flashSale"]["list"]["items"][number];
-export const SALES_PAGE_SIZE = 20;
 /** Stock moves by the second during a sale. */
 export const SALES_REFRESH_MS = 3_000;
 

@@ -1,7 +1,8 @@
 import type { Metadata } from "next";
 import { HydrateClient, getQueryClient, requireSessionUser, trpc } from "~/trpc/server";
 import { PageHeader } from "~/components/admin/admin-shell";
-import { AccountLookup, LEDGER_PAGE_SIZE, type AccountRef } from "~/components/admin/account-view";
+import { AccountLookup, type AccountRef } from "~/components/admin/account-view";
+import { LEDGER_PAGE_SIZE } from "~/components/admin/list-settings";
 
 export const metadata: Metadata = { title: "Accounts" };
 

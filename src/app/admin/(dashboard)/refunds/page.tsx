@@ -1,7 +1,8 @@
 import type { Metadata } from "next";
 import { HydrateClient, getQueryClient, requireSessionUser, trpc } from "~/trpc/server";
 import { PageHeader } from "~/components/admin/admin-shell";
-import { REFUND_TABS, REFUNDS_PAGE_SIZE, RefundsPanel, type RefundTab } from "~/components/admin/refunds-panel";
+import { RefundsPanel } from "~/components/admin/refunds-panel";
+import { REFUND_TABS, REFUNDS_PAGE_SIZE, type RefundTab } from "~/components/admin/list-settings";
 
 export const metadata: Metadata = { title: "Refunds" };
 

@@ -1,7 +1,8 @@
 import type { Metadata } from "next";
 import { HydrateClient, getQueryClient, requireSessionUser, trpc } from "~/trpc/server";
 import { PageHeader } from "~/components/admin/admin-shell";
-import { SALES_PAGE_SIZE, SalesPanel } from "~/components/admin/sales-panel";
+import { SalesPanel } from "~/components/admin/sales-panel";
+import { SALES_PAGE_SIZE } from "~/components/admin/list-settings";
 
 export const metadata: Metadata = { title: "Flash sales" };
 
