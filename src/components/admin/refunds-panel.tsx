@@ -146,6 +146,8 @@ function RefundTable({
     );
   }
   const chosen = items.filter((r) => selected.has(r.id) && actionable(r));
+  // Only these wait for the worker: a time of the next attempt means something.
+  const scheduled = status === "RETRYING" || status === "PENDING";
   const selectable = canOperate && items.some(actionable);
   const toggle = (id: string) =>
     setSelected((s) => {
@@ -180,8 +182,7 @@ function RefundTable({
               <TableHead className="text-right">Amount</TableHead>
               <TableHead>Status</TableHead>
               <TableHead>Attempts / last error</TableHead>
-              <TableHead>Next attempt</TableHead>
-              <TableHead>Links</TableHead>
+              {scheduled ? <TableHead>Next attempt</TableHead> : null}
               {canOperate ? <TableHead>Actions</TableHead> : null}
             </TableRow>
           </TableHeader>
@@ -201,7 +202,7 @@ function RefundTable({
                     ) : null}
                   </TableCell>
                 ) : null}
-                <TableCell className="whitespace-nowrap font-mono text-xs">
+                <TableCell className="min-w-24 font-mono text-xs">
                   <time dateTime={r.createdAt}>{formatUtc(r.createdAt)}</time>
                 </TableCell>
                 <TableCell className="min-w-28 break-all">
@@ -219,26 +220,28 @@ function RefundTable({
                     {r.status}
                   </Badge>
                 </TableCell>
-                <TableCell className="min-w-48 text-xs">
+                <TableCell className="min-w-56 text-xs">
                   <span className="font-mono">{r.attempts}</span>
+                  {r.attempts > 0 ? (
+                    <Link
+                      className="ml-2 text-primary underline-offset-2 hover:underline"
+                      href={`/admin/operations?businessCode=refund&businessId=${r.id}`}
+                      aria-label={`The latest attempt at the refund to ${r.userId}`}
+                    >
+                      latest attempt
+                    </Link>
+                  ) : null}
                   {r.lastError ? <p className="mt-0.5 text-destructive [overflow-wrap:anywhere]">{r.lastError}</p> : null}
                   <p className="mt-0.5 text-muted-foreground [overflow-wrap:anywhere]">{r.reason}</p>
                 </TableCell>
-                <TableCell className="whitespace-nowrap font-mono text-xs">
-                  {actionable(r) ? <time dateTime={r.nextAttemptAt}>{formatUtc(r.nextAttemptAt)}</time> : "—"}
-                </TableCell>
-                <TableCell className="text-xs">
-                  <Link
-                    className="text-primary underline-offset-2 hover:underline"
-                    href={`/admin/operations?businessCode=refund&businessId=${r.id}`}
-                    aria-label={`The latest attempt at the refund to ${r.userId}`}
-                  >
-                    Latest attempt
-                  </Link>
-                </TableCell>
+                {scheduled ? (
+                  <TableCell className="font-mono text-xs">
+                    <time dateTime={r.nextAttemptAt}>{formatUtc(r.nextAttemptAt)}</time>
+                  </TableCell>
+                ) : null}
                 {canOperate ? (
                   <TableCell>
-                    <div className="flex flex-wrap gap-1">
+                    <div className="flex flex-col gap-1">
                       {actionable(r) ? <RetryRefundDialog refund={r} onDone={onDone} /> : null}
                       {r.status === "FAILED" ? <ResolveRefundDialog refund={r} onDone={onDone} /> : null}
                     </div>
