@@ -10,6 +10,7 @@ import { switchRouter } from "./routers/switch";
 import { creditTypeRouter } from "./routers/credit-type";
 import { refundRouter } from "./routers/refund";
 import { flashSaleRouter } from "./routers/flash-sale";
+import { adminUserRouter, apiKeyRouter } from "./routers/access";
 
 export const appRouter = createTRPCRouter({
   credit: creditRouter,
@@ -23,6 +24,8 @@ export const appRouter = createTRPCRouter({
   creditType: creditTypeRouter,
   refund: refundRouter,
   flashSale: flashSaleRouter,
+  apiKey: apiKeyRouter,
+  adminUser: adminUserRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -16,7 +16,7 @@ export type ServicePrincipal = {
 
 /** Keys look like `fpk_<8 char id>_<secret>`; the id part is shown to operators. */
 export async function createApiKey(
-  db: Db,
+  db: Pick<Db, "apiKey">,
   input: { name: string; scopes: readonly ApiKeyScope[] },
 ): Promise<{ id: string; key: string; prefix: string }> {
   const prefix = randomSecret(6).replace(/[-_]/g, "x").slice(0, 8);
@@ -32,6 +32,11 @@ export async function revokeApiKey(db: Db, id: string, clock: Clock): Promise<bo
   const res = await db.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: clock.now() } });
   apiKeyCache.clear();
   return res.count === 1;
+}
+
+/** Forgets every key this process has cached (a key was just revoked here). */
+export function forgetCachedApiKeys(): void {
+  apiKeyCache.clear();
 }
 
 /**
