@@ -9,6 +9,7 @@ import type { ApiKeyScope } from "~/server/identity/api-keys";
 import type { Principal } from "~/server/identity/principal";
 import type { ServicePrincipal } from "~/server/identity/api-keys";
 import { checkKeyRateLimit } from "~/server/resilience/rate-limit";
+import { trafficStats } from "~/server/infra/traffic-stats";
 
 /** Procedure metadata: who may call it, as docs/api.md says (generated from it). */
 export type ProcedureMeta = { access: string };
@@ -65,6 +66,7 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       ctx.deps.metrics.requests.inc({ procedure: path, outcome });
       ctx.deps.metrics.latency.observe({ procedure: path, outcome }, seconds);
+      trafficStats(ctx.deps).record(path, outcome, seconds * 1000);
       throw toTRPCError(cause);
     }
     outcome = errorData(err).appCode;
@@ -73,6 +75,7 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   ctx.deps.metrics.requests.inc({ procedure: path, outcome });
   ctx.deps.metrics.latency.observe({ procedure: path, outcome }, seconds);
+  trafficStats(ctx.deps).record(path, outcome, seconds * 1000);
   return result;
 });
 

@@ -22,13 +22,26 @@ export async function refreshRefundGauges(deps: Pick<Deps, "db" | "clock" | "met
   const registry = deps.metrics.registry;
   const depth = gaugeOf(registry, "fp_refund_queue_depth", "Refunds by status: PENDING and RETRYING still to be applied, FAILED waiting for a person", ["status"] as const);
   const oldest = gaugeOf(registry, "fp_refund_oldest_due_seconds", "How long the oldest due refund (PENDING or RETRYING) has been due; 0 when none is", []);
+  const queue = await refundQueueState(deps).catch(() => null);
+  if (!queue) return;
+  for (const status of ACTIVE) depth.set({ status }, queue[status]);
+  oldest.set(queue.oldestDueSeconds);
+}
+
+/** The refunds that still need something, by status, and how long the oldest due one has waited (s). */
+export type RefundQueueState = Record<(typeof ACTIVE)[number], number> & { oldestDueSeconds: number };
+
+export async function refundQueueState(deps: Pick<Deps, "db" | "clock">): Promise<RefundQueueState> {
   const now = deps.clock.now();
   const rows = await deps.db.$queryRaw<{ status: string; n: number; due_since: Date | null }[]>`
     SELECT status::text, count(*)::int AS n,
            min(next_attempt_at) FILTER (WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_at <= ${now}) AS due_since
-    FROM refunds WHERE status IN ('PENDING', 'RETRYING', 'FAILED') GROUP BY status`.catch(() => null);
-  if (!rows) return;
-  for (const status of ACTIVE) depth.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
+    FROM refunds WHERE status IN ('PENDING', 'RETRYING', 'FAILED') GROUP BY status`;
   const dueSince = rows.flatMap((r) => (r.due_since ? [r.due_since.getTime()] : []));
-  oldest.set(dueSince.length ? Math.max(0, (now.getTime() - Math.min(...dueSince)) / 1000) : 0);
+  return {
+    PENDING: rows.find((r) => r.status === "PENDING")?.n ?? 0,
+    RETRYING: rows.find((r) => r.status === "RETRYING")?.n ?? 0,
+    FAILED: rows.find((r) => r.status === "FAILED")?.n ?? 0,
+    oldestDueSeconds: dueSince.length ? Math.max(0, (now.getTime() - Math.min(...dueSince)) / 1000) : 0,
+  };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { createTRPCRouter, serviceProcedure } from "../trpc";
+import { createTRPCRouter, serviceProcedure, viewerProcedure } from "../trpc";
+import { readOverview } from "~/server/overview/overview";
 import { requestReplay } from "../middleware/request-replay";
 
 export const systemRouter = createTRPCRouter({
@@ -8,4 +9,7 @@ export const systemRouter = createTRPCRouter({
     .input(z.object({}).strict().optional())
     .use(requestReplay)
     .mutation(() => ({ ok: true as const })),
+
+  /** The dashboard's overview: the whole deployment's traffic over 15 minutes, breakers, refund queue, live sales. */
+  overview: viewerProcedure.input(z.object({}).strict().optional()).query(({ ctx }) => readOverview(ctx.deps)),
 });
