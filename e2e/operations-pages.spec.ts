@@ -244,3 +244,22 @@ test("a viewer sees the sales but no button to change them", async ({ page }) =>
   await expect(page.getByRole("button", { name: "New sale…" })).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Pause…" })).toHaveCount(0);
 });
+
+test("the overview charts the deployment's traffic and shows breakers, the refund queue and sales on now", async ({ page }, testInfo) => {
+  test.setTimeout(60_000);
+  const errors = watchErrors(page);
+  const operator = { email: `overview-${tag}@e2e.test`, password: `overview-password-${tag}`, role: "operator" as const };
+  createDashboardUser(e2eRun(), operator);
+  for (let i = 0; i < 20; i++) await call(page.request, serviceKey, "system.ping", {});
+  await signIn(page, operator);
+  await page.goto("/admin");
+  await expect(page.getByRole("heading", { level: 1, name: "Overview" })).toBeVisible();
+  await expect(page.getByTestId("overview")).toBeVisible();
+  await expect(page.getByTestId("overview-circuit").first()).toBeVisible();
+  await expect(page.getByTestId("overview-failed-refunds")).toBeVisible();
+  // The pings show up once their 10-second window has closed (the page re-reads every 10 s).
+  await expect(page.getByRole("cell", { name: "system.ping" })).toBeVisible({ timeout: 25_000 });
+  await expectNoAxeViolations(page);
+  await screenshots(page, testInfo, "overview");
+  expect(errors).toEqual([]);
+});

@@ -45,7 +45,7 @@ export function OverviewPanel() {
     <div className="flex flex-col gap-4" data-testid="overview">
       <div className="grid gap-4 md:grid-cols-3">
         <ChartCard title="Calls and errors per second (all instances)" summary={`Last 10 s: ${round(last?.callsPerSec ?? 0)} calls/s, ${round(last?.errorsPerSec ?? 0)} errors/s.`}>
-          <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }}>
+          <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }} accessibilityLayer={false}>
             <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
             <XAxis dataKey="t" tick={{ fontSize: 10 }} minTickGap={40} />
             <YAxis tick={{ fontSize: 10 }} allowDecimals={false} />
@@ -56,7 +56,7 @@ export function OverviewPanel() {
           </LineChart>
         </ChartCard>
         <ChartCard title="p99 latency (ms)" summary={`Last 10 s: p99 ${last?.p99Ms ?? "—"} ms.`}>
-          <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }}>
+          <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }} accessibilityLayer={false}>
             <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
             <XAxis dataKey="t" tick={{ fontSize: 10 }} minTickGap={40} />
             <YAxis tick={{ fontSize: 10 }} />
@@ -65,7 +65,7 @@ export function OverviewPanel() {
           </LineChart>
         </ChartCard>
         <ChartCard title="Rate-limit refusals per second" summary={`Last 10 s: ${round(last?.limitedPerSec ?? 0)} refusals/s.`}>
-          <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }}>
+          <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }} accessibilityLayer={false}>
             <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
             <XAxis dataKey="t" tick={{ fontSize: 10 }} minTickGap={40} />
             <YAxis tick={{ fontSize: 10 }} allowDecimals={false} />

@@ -69,7 +69,11 @@ describe("sign-in under abuse", () => {
     const checked = statuses.filter((s) => s === 401).length;
     expect(checked).toBeGreaterThan(0);
     expect(checked).toBeLessThanOrEqual(LOGIN_LIMIT.account.burst);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(40 - checked);
+    // The rest are refused: 429 by the account's budget, or — on a machine busy enough that the bounded
+    // hashing queue fills first — 503 with a retry hint; none is checked.
+    const busy = statuses.filter((s) => s === 503).length;
+    expect(statuses.filter((s) => s === 429)).toHaveLength(40 - checked - busy);
+    expect(busy).toBeLessThanOrEqual(40 - LOGIN_LIMIT.account.burst);
     for (const r of results.filter((r) => r.status === 429)) {
       expect((r.json as ErrorBody).error.data).toMatchObject({ appCode: "RATE_LIMITED", retryAfterMs: expect.any(Number) });
     }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createTestDeps, closeDeps } from "~/test/deps";
 import type { Deps } from "~/server/infra/deps";
-import { createRedis } from "./redis";
+import { createRedis, waitForRedis } from "./redis";
 import { readTraffic, TrafficStats, WINDOW_MS } from "./traffic-stats";
 
 /** The overview's figures are the sum over every instance: two "instances" (two Redis clients) count into the same windows. */
@@ -12,6 +12,7 @@ describe("traffic stats", () => {
   beforeAll(async () => {
     deps = await createTestDeps();
     other = createRedis({ url: deps.env.REDIS_URL, keyPrefix: deps.env.REDIS_KEY_PREFIX, commandTimeoutMs: 1000 });
+    await waitForRedis(other, 3000);
   });
 
   afterAll(async () => {
