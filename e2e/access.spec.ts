@@ -84,3 +84,19 @@ test("an admin creates a viewer, who can sign in and sees the pages but not the 
   await expect(viewer.getByRole("button", { name: "New user…" })).toHaveCount(0);
   await context.close();
 });
+
+test("an admin adds a credit type, which grants can use at once", async ({ page }) => {
+  await signIn(page, E2E_ADMIN);
+  await page.goto("/admin/credit-types");
+  await expect(page.getByRole("heading", { level: 1, name: "Credit types" })).toBeVisible();
+  await page.getByRole("button", { name: "New credit type…" }).click();
+  const dialog = page.getByRole("dialog", { name: "New credit type" });
+  await dialog.getByLabel("Id").fill(`miles-${tag}`);
+  await dialog.getByLabel("Name").fill("Air miles");
+  await dialog.getByLabel("Reason").fill(`${tag}: partner airline`);
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByTestId("credit-types-notice")).toContainText(`Credit type miles-${tag} (Air miles) is ready.`);
+  await expect(page.getByTestId("credit-type-row").filter({ hasText: `miles-${tag}` })).toBeVisible();
+  await expectNoAxeViolations(page);
+  await shoot(page, "credit-types");
+});

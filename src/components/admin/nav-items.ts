@@ -1,4 +1,4 @@
-import { ClipboardList, Gauge, KeyRound, LayoutDashboard, ListChecks, RotateCcw, ShoppingBag, Users, Wallet, Zap, type LucideIcon } from "lucide-react";
+import { ClipboardList, Coins, Gauge, KeyRound, LayoutDashboard, ListChecks, RotateCcw, ShoppingBag, Users, Wallet, Zap, type LucideIcon } from "lucide-react";
 
 export type NavItem = {
   label: string;
@@ -16,6 +16,7 @@ export const NAV_ITEMS: readonly NavItem[] = [
   { label: "Operations", href: "/admin/operations", icon: ListChecks },
   { label: "Accounts", href: "/admin/accounts", icon: Wallet },
   { label: "Audit", href: "/admin/audit", icon: ClipboardList },
+  { label: "Credit types", href: "/admin/credit-types", icon: Coins },
   { label: "API keys", href: "/admin/keys", icon: KeyRound },
   { label: "Users", href: "/admin/users", icon: Users },
 ];
