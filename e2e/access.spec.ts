@@ -1,33 +1,11 @@
 import { randomBytes } from "node:crypto";
-import path from "node:path";
-import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { E2E_ADMIN } from "./fixtures";
+import { expectNoAxeViolations, screenshots, signIn } from "./helpers";
 
 /** API keys and users, managed by an admin in the dashboard as a person does it. */
 
 const tag = randomBytes(3).toString("hex");
-
-async function signIn(page: Page, user: { email: string; password: string }): Promise<void> {
-  const res = await page.request.post("/api/trpc/auth.login", { data: { email: user.email, password: user.password } });
-  expect(res.status()).toBe(200);
-}
-
-async function expectNoAxeViolations(page: Page): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  expect(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
-}
-
-async function shoot(page: Page, name: string): Promise<void> {
-  for (const [suffix, viewport] of [
-    ["desktop", { width: 1280, height: 800 }],
-    ["phone", { width: 390, height: 844 }],
-  ] as const) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ fullPage: true, path: path.join("test-results", "screenshots", `${name}-${suffix}.png`) });
-  }
-  await page.setViewportSize({ width: 1280, height: 720 });
-}
 
 test("an admin creates a key (shown once), the service uses it, the admin revokes it and it is refused within 5 s", async ({ page }) => {
   test.setTimeout(90_000);
@@ -42,7 +20,7 @@ test("an admin creates a key (shown once), the service uses it, the admin revoke
   const secret = (await page.getByTestId("new-key-secret").textContent())!.trim();
   expect(secret).toMatch(/^fpk_/);
   await expectNoAxeViolations(page);
-  await shoot(page, "keys");
+  await screenshots(page, "keys");
 
   const ping = () => page.request.post("/api/trpc/system.ping", { data: {}, headers: { authorization: `Bearer ${secret}` } });
   expect((await ping()).status()).toBe(200);
@@ -74,7 +52,7 @@ test("an admin creates a viewer, who can sign in and sees the pages but not the 
   await expect(page.getByTestId("users-notice")).toContainText(`${email} can sign in as viewer`);
   await expect(page.locator(`[data-email="${email}"]`)).toContainText("viewer");
   await expectNoAxeViolations(page);
-  await shoot(page, "users");
+  await screenshots(page, "users");
 
   const context = await browser.newContext();
   const viewer = await context.newPage();
@@ -98,5 +76,5 @@ test("an admin adds a credit type, which grants can use at once", async ({ page 
   await expect(page.getByTestId("credit-types-notice")).toContainText(`Credit type miles-${tag} (Air miles) is ready.`);
   await expect(page.getByTestId("credit-type-row").filter({ hasText: `miles-${tag}` })).toBeVisible();
   await expectNoAxeViolations(page);
-  await shoot(page, "credit-types");
+  await screenshots(page, "credit-types");
 });

@@ -1,33 +1,11 @@
 import { randomBytes } from "node:crypto";
-import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
-import pg from "pg";
 import { createDashboardUser, E2E_ADMIN, e2eRun } from "./fixtures";
-
-
-async function signIn(page: Page, user: { email: string; password: string }): Promise<void> {
-  const res = await page.request.post("/api/trpc/auth.login", { data: { email: user.email, password: user.password } });
-  expect(res.status()).toBe(200);
-}
+import { expectNoAxeViolations, signIn, sql } from "./helpers";
 
 /** A dashboard user of another role, made the way an operator would (the CLI). */
 function createUser(email: string, password: string, role: "viewer" | "operator"): void {
   createDashboardUser(e2eRun(), { email, password, role });
-}
-
-async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<T[]> {
-  const client = new pg.Client({ connectionString: e2eRun().databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-async function expectNoAxeViolations(page: Page): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  expect(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
 }
 
 /** Full page from the top (a scrolled page would draw the sticky header mid-way), or the viewport with a dialog open. */

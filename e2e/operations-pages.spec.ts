@@ -1,9 +1,7 @@
 import { randomBytes } from "node:crypto";
-import path from "node:path";
-import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
-import pg from "pg";
+import { expect, test, type APIRequestContext } from "@playwright/test";
 import { createDashboardUser, createServiceKey, e2eRun } from "./fixtures";
+import { expectNoAxeViolations, screenshots, signIn, sql, watchErrors } from "./helpers";
 
 /**
  * The pages an operator uses during a sale — refunds, flash sales, accounts,
@@ -15,55 +13,11 @@ const tag = randomBytes(3).toString("hex");
 let serviceKey = "";
 let catalogKey = "";
 
-async function signIn(page: Page, user: { email: string; password: string }): Promise<void> {
-  const res = await page.request.post("/api/trpc/auth.login", { data: { email: user.email, password: user.password } });
-  expect(res.status()).toBe(200);
-}
-
 async function call(request: APIRequestContext, key: string, procedure: string, body: unknown): Promise<unknown> {
   const res = await request.post(`/api/trpc/${procedure}`, { data: body, headers: { authorization: `Bearer ${key}` } });
   const json = (await res.json()) as { result?: { data: unknown }; error?: unknown };
   expect(res.status(), JSON.stringify(json)).toBe(200);
   return json.result?.data;
-}
-
-async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<T[]> {
-  const client = new pg.Client({ connectionString: e2eRun().databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-async function expectNoAxeViolations(page: Page): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  expect(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
-}
-
-/** The page at 1280 px and at a 390 px phone: in test-results/screenshots/, and attached to the report. */
-async function screenshots(page: Page, testInfo: TestInfo, name: string): Promise<void> {
-  const size = page.viewportSize();
-  for (const [suffix, viewport] of [
-    ["desktop", { width: 1280, height: 800 }],
-    ["phone", { width: 390, height: 844 }],
-  ] as const) {
-    await page.setViewportSize(viewport);
-    await page.evaluate(() => window.scrollTo(0, 0));
-    const body = await page.screenshot({ fullPage: true, path: path.join("test-results", "screenshots", `${name}-${suffix}.png`) });
-    await testInfo.attach(`${name}-${suffix}`, { body, contentType: "image/png" });
-  }
-  if (size) await page.setViewportSize(size);
-}
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) errors.push(msg.text());
-  });
-  return errors;
 }
 
 /** A debit of `amount` from a user funded with `grant`, and a refund of it that failed for good (as the worker leaves one). */
@@ -133,7 +87,7 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   await expect(row.getByTestId("refund-status")).toHaveText("FAILED");
   await expect(row).toContainText("120");
   await expectNoAxeViolations(page);
-  await screenshots(page, testInfo, "refunds-failed");
+  await screenshots(page, "refunds-failed", testInfo);
 
   await row.getByRole("button", { name: "Retry…" }).click();
   const dialog = page.getByRole("dialog", { name: "Retry this refund now" });
@@ -146,7 +100,7 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
 
   await page.getByRole("tab", { name: "SUCCEEDED" }).click();
   await expect(page.locator(`[data-refund-id="${refundId}"]`).getByTestId("refund-status")).toHaveText("SUCCEEDED");
-  await screenshots(page, testInfo, "refunds-succeeded");
+  await screenshots(page, "refunds-succeeded", testInfo);
   const [refund] = await sql<{ status: string; credits: string }>(
     `SELECT f.status::text, (SELECT count(*) FROM ledger_entries l WHERE l.business_code = 'refund' AND l.business_id = f.id::text)::text AS credits
      FROM refunds f WHERE f.id = $1::uuid`,
@@ -160,13 +114,13 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   await expect(page.getByTestId("account-balance")).toHaveText("500");
   await expect(page.getByTestId("ledger-row")).toHaveCount(3);
   await expectNoAxeViolations(page);
-  await screenshots(page, testInfo, "accounts");
+  await screenshots(page, "accounts", testInfo);
 
   // The attempt, by the refund's business key.
   await page.goto(`/admin/operations?businessCode=refund&businessId=${refundId}`);
   await expect(page.getByTestId("operation-status")).toHaveText("completed");
   await expectNoAxeViolations(page);
-  await screenshots(page, testInfo, "operations");
+  await screenshots(page, "operations", testInfo);
 
   await page.goto("/admin/audit");
   const audit = page.getByTestId("audit-row").filter({ hasText: `refund:${refundId}` });
@@ -208,7 +162,7 @@ test("an operator creates a sale, sees it sell live, pauses it (buyers are refus
   await call(page.request, serviceKey, "flashSale.purchase", { userId: buyer, activityId: ids!.activity, itemId: ids!.item });
   await expect(card.getByTestId("sale-item-sold")).toHaveText("1", { timeout: 10_000 });
   await expectNoAxeViolations(page);
-  await screenshots(page, testInfo, "sales");
+  await screenshots(page, "sales", testInfo);
 
   await card.getByRole("button", { name: "Pause…" }).click();
   const pause = page.getByRole("dialog", { name: `Pause ${name}` });
@@ -260,6 +214,6 @@ test("the overview charts the deployment's traffic and shows breakers, the refun
   // The pings show up once their 10-second window has closed (the page re-reads every 10 s).
   await expect(page.getByRole("cell", { name: "system.ping" })).toBeVisible({ timeout: 25_000 });
   await expectNoAxeViolations(page);
-  await screenshots(page, testInfo, "overview");
+  await screenshots(page, "overview", testInfo);
   expect(errors).toEqual([]);
 });

@@ -17,25 +17,13 @@ export type ServerProcess = {
 };
 
 /**
- * The real API server as a process of its own (`node --import tsx`, so a
- * signal reaches the server itself), on a spare port, against the test's
- * database and Redis prefix; resolves once /api/health answers.
+ * An entry point of the service as a process of its own (`node --import tsx`,
+ * so a signal reaches the service itself) under NODE_ENV=test (failpoints
+ * work there: infra/failpoints.ts): what it printed, its exit, and a SIGKILL.
  */
-export async function startServerProcess(deps: Deps, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const port = await sparePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server/http/server.ts"], {
-    env: {
-      ...process.env,
-      NODE_ENV: "test", // failpoints work under NODE_ENV=test (infra/failpoints.ts)
-      LOG_LEVEL: "warn",
-      API_ONLY: "1",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      DATABASE_URL: testDatabaseUrl(),
-      REDIS_URL: deps.env.REDIS_URL,
-      REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
-      ...env,
-    },
+function spawnEntry(entry: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+    env: { ...process.env, NODE_ENV: "test", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";
@@ -47,18 +35,38 @@ export async function startServerProcess(deps: Deps, env: Record<string, string>
   const stop = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
+  return { child, exited, stop, output: () => log };
+}
+
+/**
+ * The real API server as a process of its own (`node --import tsx`, so a
+ * signal reaches the server itself), on a spare port, against the test's
+ * database and Redis prefix; resolves once /api/health answers.
+ */
+export async function startServerProcess(deps: Deps, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await sparePort();
+  const { child, exited, stop, output } = spawnEntry("src/server/http/server.ts", {
+    LOG_LEVEL: "warn",
+    API_ONLY: "1",
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATABASE_URL: testDatabaseUrl(),
+    REDIS_URL: deps.env.REDIS_URL,
+    REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
+    ...env,
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${log}`);
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${output()}`);
     const ok = await fetch(`${url}/api/health`)
       .then((r) => r.ok)
       .catch(() => false);
-    if (ok) return { child, port, url, log: () => log, exited, stop };
+    if (ok) return { child, port, url, log: output, exited, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   stop();
-  throw new Error(`server did not come up:\n${log}`);
+  throw new Error(`server did not come up:\n${output()}`);
 }
 
 /**
@@ -102,27 +110,15 @@ export type WorkerProcess = Omit<ServerProcess, "port" | "url">;
  * its tasks.
  */
 export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server/worker.ts"], {
-    env: { ...process.env, NODE_ENV: "test", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stdout!.on("data", (c: Buffer) => (log += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (log += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once("exit", (code, signal) => r({ code, signal })),
-  );
-  const stop = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  };
+  const { child, exited, stop, output } = spawnEntry("src/server/worker.ts", { LOG_LEVEL: "info", ...env });
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`worker exited early:\n${log}`);
-    if (log.includes('"msg":"worker started"')) return { child, log: () => log, exited, stop };
+    if (child.exitCode !== null) throw new Error(`worker exited early:\n${output()}`);
+    if (output().includes('"msg":"worker started"')) return { child, log: output, exited, stop };
     await new Promise((r) => setTimeout(r, 50));
   }
   stop();
-  throw new Error(`worker did not start:\n${log}`);
+  throw new Error(`worker did not start:\n${output()}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 "use client";
 
-import { useRef, useState } from "react";
+import { useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Ban, Copy, KeyRound, Plus, UserCog, UserX } from "lucide-react";
 import type { inferRouterOutputs } from "@trpc/server";
@@ -121,7 +121,6 @@ function useKeysChanged() {
 function CreateKeyDialog({ onCreated }: { onCreated: (name: string, key: string) => void }) {
   const trpc = useTRPC();
   const changed = useKeysChanged();
-  const trigger = useRef<HTMLButtonElement>(null);
   const [name, setName] = useState("");
   const [catalog, setCatalog] = useState(false);
   const ids = { name: "key-name", scopes: "key-scopes", reason: "key-reason" };
@@ -130,40 +129,34 @@ function CreateKeyDialog({ onCreated }: { onCreated: (name: string, key: string)
     setCatalog(false);
   });
   return (
-    <>
-      <Button ref={trigger} size="sm" className="self-start" onClick={() => dialog.onOpenChange(true)}>
-        <KeyRound aria-hidden="true" />
-        New key…
-      </Button>
-      <ReasonDialog
-        dialog={dialog}
-        returnFocus={trigger}
-        title="New API key"
-        description="For one service. The key is shown once when it is made; only its hash is kept."
-        descriptionId="key-create-description"
-        alertId="key-create-error"
-        onSubmit={(event) =>
-          dialog.submit(
-            event,
-            (reason) => (name.trim() ? { send: { name: name.trim(), scopes: catalog ? ["catalog" as const] : [], reason } } : { fields: { name: "Name the service the key is for." } }),
-            (created) => {
-              changed();
-              onCreated(created.name, created.key);
-            },
-          )
-        }
-        submitLabel="Create key"
-        pendingLabel="Creating…"
-      >
-        <FormField id={ids.name} label="Service name" error={dialog.errors.fields.name}>
-          {(c) => <Input {...c} value={name} onChange={(e) => setName(e.target.value)} maxLength={100} />}
-        </FormField>
-        <label className="flex items-center gap-2 text-sm" htmlFor={ids.scopes}>
-          <input id={ids.scopes} type="checkbox" checked={catalog} onChange={(e) => setCatalog(e.target.checked)} className="size-4 accent-primary" />
-          Scope <span className="font-mono">catalog</span>: may create credit types and flash sales
-        </label>
-      </ReasonDialog>
-    </>
+    <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: KeyRound, label: "New key…", variant: "default", className: "self-start" }}
+      title="New API key"
+      description="For one service. The key is shown once when it is made; only its hash is kept."
+      descriptionId="key-create-description"
+      alertId="key-create-error"
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => (name.trim() ? { send: { name: name.trim(), scopes: catalog ? ["catalog" as const] : [], reason } } : { fields: { name: "Name the service the key is for." } }),
+          (created) => {
+            changed();
+            onCreated(created.name, created.key);
+          },
+        )
+      }
+      submitLabel="Create key"
+      pendingLabel="Creating…"
+    >
+      <FormField id={ids.name} label="Service name" error={dialog.errors.fields.name}>
+        {(c) => <Input {...c} value={name} onChange={(e) => setName(e.target.value)} maxLength={100} />}
+      </FormField>
+      <label className="flex items-center gap-2 text-sm" htmlFor={ids.scopes}>
+        <input id={ids.scopes} type="checkbox" checked={catalog} onChange={(e) => setCatalog(e.target.checked)} className="size-4 accent-primary" />
+        Scope <span className="font-mono">catalog</span>: may create credit types and flash sales
+      </label>
+    </ReasonDialog>
   );
 }
 
@@ -174,161 +167,154 @@ function RevokeKeyDialog({ apiKey, onDone }: { apiKey: KeyView; onDone: (m: stri
   const dialog = useReasonDialog(trpc.apiKey.revoke.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: ADMIN_NEEDED });
   return (
     <ReasonDialog
-      dialog={dialog}
-      trigger={{ icon: Ban, label: "Revoke…" }}
-      title={`Revoke the key of ${apiKey.name}`}
-      description="Every instance refuses it within 5 seconds (401). This cannot be undone: the service needs a new key."
-      descriptionId={`${base}-description`}
-      alertId={`${base}-error`}
-      onSubmit={(event) =>
-        dialog.submit(
-          event,
-          (reason) => ({ send: { id: apiKey.id, reason } }),
-          () => {
-            changed();
-            onDone(`The key of ${apiKey.name} is revoked.`);
-          },
-        )
-      }
-      submitLabel="Revoke key"
-      pendingLabel="Revoking…"
-      destructive
-    />
-  );
+    dialog={dialog}
+    trigger={{ icon: Ban, label: "Revoke…" }}
+    title={`Revoke the key of ${apiKey.name}`}
+    description="Every instance refuses it within 5 seconds (401). This cannot be undone: the service needs a new key."
+    descriptionId={`${base}-description`}
+    alertId={`${base}-error`}
+    onSubmit={(event) =>
+      dialog.submit(
+        event,
+        (reason) => ({ send: { id: apiKey.id, reason } }),
+        () => {
+          changed();
+          onDone(`The key of ${apiKey.name} is revoked.`);
+        },
+      )
+    }
+    submitLabel="Revoke key"
+    pendingLabel="Revoking…"
+    destructive
+  />
+);
 }
 
 // ── Users ────────────────────────────────────────────────────────────────────
 
 export function UsersPanel({ selfEmail }: { selfEmail: string }) {
-  const trpc = useTRPC();
-  const users = useQuery(trpc.adminUser.list.queryOptions());
-  const [notice, setNotice] = useState<string | null>(null);
-  return (
-    <div className="flex flex-col gap-4">
-      <ActionNotice message={notice} testId="users-notice" />
-      <CreateUserDialog onDone={setNotice} />
-      {!users.data ? (
-        <QueryFallback what="The users" query={users} />
-      ) : (
-        <div className="rounded-lg border border-border">
-          <Table regionLabel="Dashboard users">
-            <TableHeader>
-              <TableRow className="hover:bg-transparent">
-                <TableHead>Email</TableHead>
-                <TableHead>Role</TableHead>
-                <TableHead>Created (UTC)</TableHead>
-                <TableHead>State</TableHead>
-                <TableHead>Actions</TableHead>
+const trpc = useTRPC();
+const users = useQuery(trpc.adminUser.list.queryOptions());
+const [notice, setNotice] = useState<string | null>(null);
+return (
+  <div className="flex flex-col gap-4">
+    <ActionNotice message={notice} testId="users-notice" />
+    <CreateUserDialog onDone={setNotice} />
+    {!users.data ? (
+      <QueryFallback what="The users" query={users} />
+    ) : (
+      <div className="rounded-lg border border-border">
+        <Table regionLabel="Dashboard users">
+          <TableHeader>
+            <TableRow className="hover:bg-transparent">
+              <TableHead>Email</TableHead>
+              <TableHead>Role</TableHead>
+              <TableHead>Created (UTC)</TableHead>
+              <TableHead>State</TableHead>
+              <TableHead>Actions</TableHead>
+            </TableRow>
+          </TableHeader>
+          <TableBody>
+            {users.data.map((u) => (
+              <TableRow key={u.id} data-testid="user-row" data-email={u.email}>
+                <TableCell className="break-all">
+                  {u.email}
+                  {u.email === selfEmail ? <span className="ml-1 text-xs text-muted-foreground">(you)</span> : null}
+                </TableCell>
+                <TableCell>
+                  <RoleBadge role={u.role} />
+                </TableCell>
+                <TableCell className="font-mono text-xs">{formatUtc(u.createdAt)}</TableCell>
+                <TableCell>{u.disabledAt ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
+                <TableCell>
+                  {u.disabledAt ? null : (
+                    <div className="flex flex-wrap gap-1">
+                      <RoleDialog user={u} onDone={setNotice} />
+                      <DisableUserDialog user={u} onDone={setNotice} />
+                    </div>
+                  )}
+                </TableCell>
               </TableRow>
-            </TableHeader>
-            <TableBody>
-              {users.data.map((u) => (
-                <TableRow key={u.id} data-testid="user-row" data-email={u.email}>
-                  <TableCell className="break-all">
-                    {u.email}
-                    {u.email === selfEmail ? <span className="ml-1 text-xs text-muted-foreground">(you)</span> : null}
-                  </TableCell>
-                  <TableCell>
-                    <RoleBadge role={u.role} />
-                  </TableCell>
-                  <TableCell className="font-mono text-xs">{formatUtc(u.createdAt)}</TableCell>
-                  <TableCell>{u.disabledAt ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
-                  <TableCell>
-                    {u.disabledAt ? null : (
-                      <div className="flex flex-wrap gap-1">
-                        <RoleDialog user={u} onDone={setNotice} />
-                        <DisableUserDialog user={u} onDone={setNotice} />
-                      </div>
-                    )}
-                  </TableCell>
-                </TableRow>
-              ))}
-            </TableBody>
-          </Table>
-        </div>
-      )}
-    </div>
-  );
+            ))}
+          </TableBody>
+        </Table>
+      </div>
+    )}
+  </div>
+);
 }
 
 function useUsersChanged() {
-  const trpc = useTRPC();
-  const qc = useQueryClient();
-  return () => void qc.invalidateQueries({ queryKey: trpc.adminUser.list.queryKey() });
+const trpc = useTRPC();
+const qc = useQueryClient();
+return () => void qc.invalidateQueries({ queryKey: trpc.adminUser.list.queryKey() });
 }
 
 function RoleSelect({ id, value, onChange, control }: { id: string; value: Role; onChange: (r: Role) => void; control: object }) {
-  return (
-    <Select value={value} onValueChange={(v) => onChange(v as Role)} name={id}>
-      <SelectTrigger {...control}>
-        <SelectValue />
-      </SelectTrigger>
-      <SelectContent>
-        {ROLES.map((r) => (
-          <SelectItem key={r} value={r}>
-            {r}
-          </SelectItem>
-        ))}
-      </SelectContent>
-    </Select>
-  );
+return (
+  <Select value={value} onValueChange={(v) => onChange(v as Role)} name={id}>
+    <SelectTrigger {...control}>
+      <SelectValue />
+    </SelectTrigger>
+    <SelectContent>
+      {ROLES.map((r) => (
+        <SelectItem key={r} value={r}>
+          {r}
+        </SelectItem>
+      ))}
+    </SelectContent>
+  </Select>
+);
 }
 
 function CreateUserDialog({ onDone }: { onDone: (m: string) => void }) {
-  const trpc = useTRPC();
-  const changed = useUsersChanged();
-  const trigger = useRef<HTMLButtonElement>(null);
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const [role, setRole] = useState<Role>("viewer");
-  const ids = { email: "user-email", password: "user-password", role: "user-role", reason: "user-reason" };
-  const dialog = useReasonDialog(trpc.adminUser.create.mutationOptions(), { ids, forbidden: ADMIN_NEEDED }, () => {
-    setEmail("");
-    setPassword("");
-    setRole("viewer");
-  });
-  return (
-    <>
-      <Button ref={trigger} size="sm" className="self-start" onClick={() => dialog.onOpenChange(true)}>
-        <Plus aria-hidden="true" />
-        New user…
-      </Button>
-      <ReasonDialog
-        dialog={dialog}
-        returnFocus={trigger}
-        title="New dashboard user"
-        description="Viewers read; operators also retry and resolve refunds, force circuits and pause sales; admins also manage limits, keys and users."
-        descriptionId="user-create-description"
-        alertId="user-create-error"
-        onSubmit={(event) =>
-          dialog.submit(
-            event,
-            (reason) => {
-              const fields: Record<string, string> = {};
-              if (!/^\S+@\S+\.\S+$/.test(email.trim())) fields.email = "An email address.";
-              if (password.length < 12) fields.password = "At least 12 characters.";
-              return Object.keys(fields).length ? { fields } : { send: { email: email.trim(), password, role, reason } };
-            },
-            (u) => {
-              changed();
-              onDone(`${u.email} can sign in as ${u.role}.`);
-            },
-          )
-        }
-        submitLabel="Create user"
-        pendingLabel="Creating…"
-      >
-        <FormField id={ids.email} label="Email" error={dialog.errors.fields.email}>
-          {(c) => <Input {...c} type="email" autoComplete="off" value={email} onChange={(e) => setEmail(e.target.value)} maxLength={254} />}
-        </FormField>
-        <FormField id={ids.password} label="Password" hint="At least 12 characters; tell it to them another way." error={dialog.errors.fields.password}>
-          {(c) => <Input {...c} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} maxLength={200} />}
-        </FormField>
-        <FormField id={ids.role} label="Role" error={dialog.errors.fields.role}>
-          {(c) => <RoleSelect id={ids.role} value={role} onChange={setRole} control={c} />}
-        </FormField>
-      </ReasonDialog>
-    </>
+const trpc = useTRPC();
+const changed = useUsersChanged();
+const [email, setEmail] = useState("");
+const [password, setPassword] = useState("");
+const [role, setRole] = useState<Role>("viewer");
+const ids = { email: "user-email", password: "user-password", role: "user-role", reason: "user-reason" };
+const dialog = useReasonDialog(trpc.adminUser.create.mutationOptions(), { ids, forbidden: ADMIN_NEEDED }, () => {
+  setEmail("");
+  setPassword("");
+  setRole("viewer");
+});
+return (
+  <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: Plus, label: "New user…", variant: "default", className: "self-start" }}
+      title="New dashboard user"
+      description="Viewers read; operators also retry and resolve refunds, force circuits and pause sales; admins also manage limits, keys and users."
+      descriptionId="user-create-description"
+      alertId="user-create-error"
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => {
+            const fields: Record<string, string> = {};
+            if (!/^\S+@\S+\.\S+$/.test(email.trim())) fields.email = "An email address.";
+            if (password.length < 12) fields.password = "At least 12 characters.";
+            return Object.keys(fields).length ? { fields } : { send: { email: email.trim(), password, role, reason } };
+          },
+          (u) => {
+            changed();
+            onDone(`${u.email} can sign in as ${u.role}.`);
+          },
+        )
+      }
+      submitLabel="Create user"
+      pendingLabel="Creating…"
+    >
+      <FormField id={ids.email} label="Email" error={dialog.errors.fields.email}>
+        {(c) => <Input {...c} type="email" autoComplete="off" value={email} onChange={(e) => setEmail(e.target.value)} maxLength={254} />}
+      </FormField>
+      <FormField id={ids.password} label="Password" hint="At least 12 characters; tell it to them another way." error={dialog.errors.fields.password}>
+        {(c) => <Input {...c} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} maxLength={200} />}
+      </FormField>
+      <FormField id={ids.role} label="Role" error={dialog.errors.fields.role}>
+        {(c) => <RoleSelect id={ids.role} value={role} onChange={setRole} control={c} />}
+      </FormField>
+    </ReasonDialog>
   );
 }
 
@@ -341,58 +327,58 @@ function RoleDialog({ user, onDone }: { user: UserView; onDone: (m: string) => v
   const dialog = useReasonDialog(trpc.adminUser.setRole.mutationOptions(), { ids, forbidden: ADMIN_NEEDED }, () => setRole(user.role));
   return (
     <ReasonDialog
-      dialog={dialog}
-      trigger={{ icon: UserCog, label: "Role…" }}
-      title={`Change the role of ${user.email}`}
-      description="Applies to their next request. The last admin cannot be demoted."
-      descriptionId={`${base}-description`}
-      alertId={`${base}-error`}
-      onSubmit={(event) =>
-        dialog.submit(
-          event,
-          (reason) => ({ send: { id: user.id, role, reason } }),
-          (u) => {
-            changed();
-            onDone(`${u.email} is now ${u.role}.`);
-          },
-        )
-      }
-      submitLabel="Change role"
-      pendingLabel="Changing…"
-    >
-      <FormField id={ids.role} label="Role" error={dialog.errors.fields.role}>
-        {(c) => <RoleSelect id={ids.role} value={role} onChange={setRole} control={c} />}
-      </FormField>
-    </ReasonDialog>
-  );
+    dialog={dialog}
+    trigger={{ icon: UserCog, label: "Role…" }}
+    title={`Change the role of ${user.email}`}
+    description="Applies to their next request. The last admin cannot be demoted."
+    descriptionId={`${base}-description`}
+    alertId={`${base}-error`}
+    onSubmit={(event) =>
+      dialog.submit(
+        event,
+        (reason) => ({ send: { id: user.id, role, reason } }),
+        (u) => {
+          changed();
+          onDone(`${u.email} is now ${u.role}.`);
+        },
+      )
+    }
+    submitLabel="Change role"
+    pendingLabel="Changing…"
+  >
+    <FormField id={ids.role} label="Role" error={dialog.errors.fields.role}>
+      {(c) => <RoleSelect id={ids.role} value={role} onChange={setRole} control={c} />}
+    </FormField>
+  </ReasonDialog>
+);
 }
 
 function DisableUserDialog({ user, onDone }: { user: UserView; onDone: (m: string) => void }) {
-  const trpc = useTRPC();
-  const changed = useUsersChanged();
-  const base = `disable-${user.id}`;
-  const dialog = useReasonDialog(trpc.adminUser.disable.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: ADMIN_NEEDED });
-  return (
-    <ReasonDialog
-      dialog={dialog}
-      trigger={{ icon: UserX, label: "Disable…" }}
-      title={`Disable ${user.email}`}
-      description="They are signed out everywhere at once and cannot sign in again. The last admin cannot be disabled."
-      descriptionId={`${base}-description`}
-      alertId={`${base}-error`}
-      onSubmit={(event) =>
-        dialog.submit(
-          event,
-          (reason) => ({ send: { id: user.id, reason } }),
-          (u) => {
-            changed();
-            onDone(`${u.email} is disabled and signed out.`);
-          },
-        )
-      }
-      submitLabel="Disable user"
-      pendingLabel="Disabling…"
-      destructive
-    />
-  );
+const trpc = useTRPC();
+const changed = useUsersChanged();
+const base = `disable-${user.id}`;
+const dialog = useReasonDialog(trpc.adminUser.disable.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: ADMIN_NEEDED });
+return (
+  <ReasonDialog
+    dialog={dialog}
+    trigger={{ icon: UserX, label: "Disable…" }}
+    title={`Disable ${user.email}`}
+    description="They are signed out everywhere at once and cannot sign in again. The last admin cannot be disabled."
+    descriptionId={`${base}-description`}
+    alertId={`${base}-error`}
+    onSubmit={(event) =>
+      dialog.submit(
+        event,
+        (reason) => ({ send: { id: user.id, reason } }),
+        (u) => {
+          changed();
+          onDone(`${u.email} is disabled and signed out.`);
+        },
+      )
+    }
+    submitLabel="Disable user"
+    pendingLabel="Disabling…"
+    destructive
+  />
+);
 }

@@ -1,10 +1,9 @@
 "use client";
 
-import { useRef, useState } from "react";
+import { useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Plus } from "lucide-react";
 import { useTRPC } from "~/trpc/client";
-import { Button } from "~/components/ui/button";
 import { Input } from "~/components/ui/input";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "~/components/ui/table";
 import { ActionNotice } from "./action-notice";
@@ -59,7 +58,6 @@ export function CreditTypesPanel({ canCreate }: { canCreate: boolean }) {
 function CreateCreditTypeDialog({ onDone }: { onDone: (m: string) => void }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  const trigger = useRef<HTMLButtonElement>(null);
   const [id, setId] = useState("");
   const [name, setName] = useState("");
   const ids = { id: "credit-type-id", name: "credit-type-name", reason: "credit-type-reason" };
@@ -68,43 +66,37 @@ function CreateCreditTypeDialog({ onDone }: { onDone: (m: string) => void }) {
     setName("");
   });
   return (
-    <>
-      <Button ref={trigger} size="sm" className="self-start" onClick={() => dialog.onOpenChange(true)}>
-        <Plus aria-hidden="true" />
-        New credit type…
-      </Button>
-      <ReasonDialog
-        dialog={dialog}
-        returnFocus={trigger}
-        title="New credit type"
-        description="A kind of points accounts can hold. Its id is permanent; creating it again with the same name changes nothing."
-        descriptionId="credit-type-description"
-        alertId="credit-type-error"
-        onSubmit={(event) =>
-          dialog.submit(
-            event,
-            (reason) => {
-              const fields: Record<string, string> = {};
-              if (!ID.test(id.trim())) fields.id = "1–64 of letters, digits and _.:-";
-              if (!name.trim()) fields.name = "Give it a name.";
-              return Object.keys(fields).length ? { fields } : { send: { id: id.trim(), name: name.trim(), reason } };
-            },
-            (t) => {
-              void qc.invalidateQueries({ queryKey: trpc.creditType.list.queryKey() });
-              onDone(`Credit type ${t.id} (${t.name}) is ready.`);
-            },
-          )
-        }
-        submitLabel="Create"
-        pendingLabel="Creating…"
-      >
-        <FormField id={ids.id} label="Id" hint="e.g. points, miles" error={dialog.errors.fields.id}>
-          {(c) => <Input {...c} value={id} onChange={(e) => setId(e.target.value)} maxLength={64} />}
-        </FormField>
-        <FormField id={ids.name} label="Name" error={dialog.errors.fields.name}>
-          {(c) => <Input {...c} value={name} onChange={(e) => setName(e.target.value)} maxLength={200} />}
-        </FormField>
-      </ReasonDialog>
-    </>
+    <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: Plus, label: "New credit type…", variant: "default", className: "self-start" }}
+      title="New credit type"
+      description="A kind of points accounts can hold. Its id is permanent; creating it again with the same name changes nothing."
+      descriptionId="credit-type-description"
+      alertId="credit-type-error"
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => {
+            const fields: Record<string, string> = {};
+            if (!ID.test(id.trim())) fields.id = "1–64 of letters, digits and _.:-";
+            if (!name.trim()) fields.name = "Give it a name.";
+            return Object.keys(fields).length ? { fields } : { send: { id: id.trim(), name: name.trim(), reason } };
+          },
+          (t) => {
+            void qc.invalidateQueries({ queryKey: trpc.creditType.list.queryKey() });
+            onDone(`Credit type ${t.id} (${t.name}) is ready.`);
+          },
+        )
+      }
+      submitLabel="Create"
+      pendingLabel="Creating…"
+    >
+      <FormField id={ids.id} label="Id" hint="e.g. points, miles" error={dialog.errors.fields.id}>
+        {(c) => <Input {...c} value={id} onChange={(e) => setId(e.target.value)} maxLength={64} />}
+      </FormField>
+      <FormField id={ids.name} label="Name" error={dialog.errors.fields.name}>
+        {(c) => <Input {...c} value={name} onChange={(e) => setName(e.target.value)} maxLength={200} />}
+      </FormField>
+    </ReasonDialog>
   );
 }

@@ -82,7 +82,8 @@ export function ReasonDialog({
   children,
 }: {
   dialog: ReasonDialogState;
-  trigger?: { icon: LucideIcon; label: string };
+  /** The button that opens it (outline by default; `default` for a page's main action). */
+  trigger?: { icon: LucideIcon; label: string; variant?: "outline" | "default"; disabled?: boolean; className?: string };
   returnFocus?: RefObject<HTMLElement | null>;
   title: ReactNode;
   description: ReactNode;
@@ -99,7 +100,7 @@ export function ReasonDialog({
     <Dialog open={dialog.open} onOpenChange={dialog.onOpenChange}>
       {trigger ? (
         <DialogTrigger asChild>
-          <Button variant="outline" size="sm">
+          <Button variant={trigger.variant ?? "outline"} size="sm" disabled={trigger.disabled} className={trigger.className}>
             <trigger.icon aria-hidden="true" />
             {trigger.label}
           </Button>

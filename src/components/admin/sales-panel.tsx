@@ -1,6 +1,6 @@
 "use client";
 
-import { useRef, useState } from "react";
+import { useState } from "react";
 import { useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Pause, Play, Plus, ShoppingBag } from "lucide-react";
 import type { inferRouterOutputs } from "@trpc/server";
@@ -148,139 +148,132 @@ function PauseDialog({ activity, pause, onDone }: { activity: ActivityView; paus
   });
   return (
     <ReasonDialog
-      dialog={dialog}
-      trigger={{ icon: pause ? Pause : Play, label: pause ? "Pause…" : "Resume…" }}
-      title={`${pause ? "Pause" : "Resume"} ${activity.name}`}
-      description={
-        pause
-          ? "Every instance refuses new purchases at once (ACTIVITY_NOT_ACTIVE) until someone resumes the sale. Orders already placed stand."
-          : "Purchases are admitted again at once on every instance."
-      }
-      descriptionId={`${base}-description`}
-      alertId={`${base}-error`}
-      onSubmit={(event) =>
-        dialog.submit(
-          event,
-          (reason) => ({ send: { activityId: activity.id, reason } }),
-          (view) => {
-            changed();
-            onDone(`${view.name} is ${view.status}.`);
-          },
-        )
-      }
-      submitLabel={pause ? "Pause sale" : "Resume sale"}
-      pendingLabel={pause ? "Pausing…" : "Resuming…"}
-      destructive={pause}
-    />
-  );
+    dialog={dialog}
+    trigger={{ icon: pause ? Pause : Play, label: pause ? "Pause…" : "Resume…" }}
+    title={`${pause ? "Pause" : "Resume"} ${activity.name}`}
+    description={
+      pause
+        ? "Every instance refuses new purchases at once (ACTIVITY_NOT_ACTIVE) until someone resumes the sale. Orders already placed stand."
+        : "Purchases are admitted again at once on every instance."
+    }
+    descriptionId={`${base}-description`}
+    alertId={`${base}-error`}
+    onSubmit={(event) =>
+      dialog.submit(
+        event,
+        (reason) => ({ send: { activityId: activity.id, reason } }),
+        (view) => {
+          changed();
+          onDone(`${view.name} is ${view.status}.`);
+        },
+      )
+    }
+    submitLabel={pause ? "Pause sale" : "Resume sale"}
+    pendingLabel={pause ? "Pausing…" : "Resuming…"}
+    destructive={pause}
+  />
+);
 }
 
 /** A local date-time input's value as an ISO instant (the browser's time zone). */
 function toIso(local: string): string | null {
-  const d = new Date(local);
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+const d = new Date(local);
+return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
 
 function localInput(msFromNow: number): string {
-  const d = new Date(Date.now() + msFromNow);
-  d.setSeconds(0, 0);
-  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+const d = new Date(Date.now() + msFromNow);
+d.setSeconds(0, 0);
+return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
 
 function CreateSaleDialog({ onDone }: { onDone: (m: string) => void }) {
-  const trpc = useTRPC();
-  const changed = useSalesChanged();
-  const trigger = useRef<HTMLButtonElement>(null);
-  const [name, setName] = useState("");
-  const [startsAt, setStartsAt] = useState(() => localInput(60_000));
-  const [endsAt, setEndsAt] = useState(() => localInput(3_600_000));
-  const [item, setItem] = useState({ name: "", creditTypeId: "points", pointsPrice: "100", stock: "10" });
-  const ids = {
-    name: "sale-name",
-    startsAt: "sale-starts",
-    endsAt: "sale-ends",
-    itemName: "sale-item-name",
-    creditTypeId: "sale-item-type",
-    pointsPrice: "sale-item-price",
-    stock: "sale-item-stock",
-    reason: "sale-reason",
-  };
-  const dialog = useReasonDialog(trpc.flashSale.createActivity.mutationOptions(), { ids, forbidden: OPERATOR_NEEDED }, () => setName(""));
-  return (
-    <>
-      <Button ref={trigger} size="sm" className="self-start" onClick={() => dialog.onOpenChange(true)}>
-        <Plus aria-hidden="true" />
-        New sale…
-      </Button>
-      <ReasonDialog
-        dialog={dialog}
-        returnFocus={trigger}
-        title="New flash sale"
-        description="One item to start with; the sale is loaded into Redis before it starts (at once if it starts within 5 minutes)."
-        descriptionId="sale-create-description"
-        alertId="sale-create-error"
-        onSubmit={(event) =>
-          dialog.submit(
-            event,
-            (reason) => {
-              const fields: Record<string, string> = {};
-              const s = toIso(startsAt);
-              const e = toIso(endsAt);
-              if (!name.trim()) fields.name = "Give the sale a name.";
-              if (!s) fields.startsAt = "Pick a start.";
-              if (!e) fields.endsAt = "Pick an end.";
-              if (s && e && e <= s) fields.endsAt = "The end must be after the start.";
-              if (!item.name.trim()) fields.itemName = "Name the item.";
-              const price = Number(item.pointsPrice);
-              const stock = Number(item.stock);
-              if (!Number.isInteger(price) || price < 1) fields.pointsPrice = "A whole number of points, at least 1.";
-              if (!Number.isInteger(stock) || stock < 0) fields.stock = "A whole number of units, 0 or more.";
-              if (Object.keys(fields).length > 0 || !s || !e) return { fields };
-              return {
-                send: {
-                  name: name.trim(),
-                  startsAt: s,
-                  endsAt: e,
-                  items: [{ name: item.name.trim(), creditTypeId: item.creditTypeId.trim(), pointsPrice: price, stock }],
-                  reason,
-                },
-              };
-            },
-            (view) => {
-              changed();
-              onDone(`${view.name} is created (${view.status}).`);
-            },
-          )
-        }
-        submitLabel="Create sale"
-        pendingLabel="Creating…"
-      >
-        <FormField id={ids.name} label="Name" error={dialog.errors.fields.name}>
-          {(c) => <Input {...c} value={name} onChange={(e) => setName(e.target.value)} maxLength={200} />}
+const trpc = useTRPC();
+const changed = useSalesChanged();
+const [name, setName] = useState("");
+const [startsAt, setStartsAt] = useState(() => localInput(60_000));
+const [endsAt, setEndsAt] = useState(() => localInput(3_600_000));
+const [item, setItem] = useState({ name: "", creditTypeId: "points", pointsPrice: "100", stock: "10" });
+const ids = {
+  name: "sale-name",
+  startsAt: "sale-starts",
+  endsAt: "sale-ends",
+  itemName: "sale-item-name",
+  creditTypeId: "sale-item-type",
+  pointsPrice: "sale-item-price",
+  stock: "sale-item-stock",
+  reason: "sale-reason",
+};
+const dialog = useReasonDialog(trpc.flashSale.createActivity.mutationOptions(), { ids, forbidden: OPERATOR_NEEDED }, () => setName(""));
+return (
+  <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: Plus, label: "New sale…", variant: "default", className: "self-start" }}
+      title="New flash sale"
+      description="One item to start with; the sale is loaded into Redis before it starts (at once if it starts within 5 minutes)."
+      descriptionId="sale-create-description"
+      alertId="sale-create-error"
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => {
+            const fields: Record<string, string> = {};
+            const s = toIso(startsAt);
+            const e = toIso(endsAt);
+            if (!name.trim()) fields.name = "Give the sale a name.";
+            if (!s) fields.startsAt = "Pick a start.";
+            if (!e) fields.endsAt = "Pick an end.";
+            if (s && e && e <= s) fields.endsAt = "The end must be after the start.";
+            if (!item.name.trim()) fields.itemName = "Name the item.";
+            const price = Number(item.pointsPrice);
+            const stock = Number(item.stock);
+            if (!Number.isInteger(price) || price < 1) fields.pointsPrice = "A whole number of points, at least 1.";
+            if (!Number.isInteger(stock) || stock < 0) fields.stock = "A whole number of units, 0 or more.";
+            if (Object.keys(fields).length > 0 || !s || !e) return { fields };
+            return {
+              send: {
+                name: name.trim(),
+                startsAt: s,
+                endsAt: e,
+                items: [{ name: item.name.trim(), creditTypeId: item.creditTypeId.trim(), pointsPrice: price, stock }],
+                reason,
+              },
+            };
+          },
+          (view) => {
+            changed();
+            onDone(`${view.name} is created (${view.status}).`);
+          },
+        )
+      }
+      submitLabel="Create sale"
+      pendingLabel="Creating…"
+    >
+      <FormField id={ids.name} label="Name" error={dialog.errors.fields.name}>
+        {(c) => <Input {...c} value={name} onChange={(e) => setName(e.target.value)} maxLength={200} />}
+      </FormField>
+      <div className="grid gap-3 sm:grid-cols-2">
+        <FormField id={ids.startsAt} label="Starts (your time)" error={dialog.errors.fields.startsAt}>
+          {(c) => <Input {...c} type="datetime-local" value={startsAt} onChange={(e) => setStartsAt(e.target.value)} />}
         </FormField>
-        <div className="grid gap-3 sm:grid-cols-2">
-          <FormField id={ids.startsAt} label="Starts (your time)" error={dialog.errors.fields.startsAt}>
-            {(c) => <Input {...c} type="datetime-local" value={startsAt} onChange={(e) => setStartsAt(e.target.value)} />}
-          </FormField>
-          <FormField id={ids.endsAt} label="Ends (your time)" error={dialog.errors.fields.endsAt}>
-            {(c) => <Input {...c} type="datetime-local" value={endsAt} onChange={(e) => setEndsAt(e.target.value)} />}
-          </FormField>
-        </div>
-        <div className="grid gap-3 sm:grid-cols-2">
-          <FormField id={ids.itemName} label="Item" error={dialog.errors.fields.itemName}>
-            {(c) => <Input {...c} value={item.name} onChange={(e) => setItem({ ...item, name: e.target.value })} maxLength={200} />}
-          </FormField>
-          <FormField id={ids.creditTypeId} label="Credit type" error={dialog.errors.fields.creditTypeId}>
-            {(c) => <Input {...c} value={item.creditTypeId} onChange={(e) => setItem({ ...item, creditTypeId: e.target.value })} maxLength={64} />}
-          </FormField>
-          <FormField id={ids.pointsPrice} label="Price (points)" error={dialog.errors.fields.pointsPrice}>
-            {(c) => <Input {...c} inputMode="numeric" value={item.pointsPrice} onChange={(e) => setItem({ ...item, pointsPrice: e.target.value })} />}
-          </FormField>
-          <FormField id={ids.stock} label="Stock (units)" error={dialog.errors.fields.stock}>
-            {(c) => <Input {...c} inputMode="numeric" value={item.stock} onChange={(e) => setItem({ ...item, stock: e.target.value })} />}
-          </FormField>
-        </div>
-      </ReasonDialog>
-    </>
+        <FormField id={ids.endsAt} label="Ends (your time)" error={dialog.errors.fields.endsAt}>
+          {(c) => <Input {...c} type="datetime-local" value={endsAt} onChange={(e) => setEndsAt(e.target.value)} />}
+        </FormField>
+      </div>
+      <div className="grid gap-3 sm:grid-cols-2">
+        <FormField id={ids.itemName} label="Item" error={dialog.errors.fields.itemName}>
+          {(c) => <Input {...c} value={item.name} onChange={(e) => setItem({ ...item, name: e.target.value })} maxLength={200} />}
+        </FormField>
+        <FormField id={ids.creditTypeId} label="Credit type" error={dialog.errors.fields.creditTypeId}>
+          {(c) => <Input {...c} value={item.creditTypeId} onChange={(e) => setItem({ ...item, creditTypeId: e.target.value })} maxLength={64} />}
+        </FormField>
+        <FormField id={ids.pointsPrice} label="Price (points)" error={dialog.errors.fields.pointsPrice}>
+          {(c) => <Input {...c} inputMode="numeric" value={item.pointsPrice} onChange={(e) => setItem({ ...item, pointsPrice: e.target.value })} />}
+        </FormField>
+        <FormField id={ids.stock} label="Stock (units)" error={dialog.errors.fields.stock}>
+          {(c) => <Input {...c} inputMode="numeric" value={item.stock} onChange={(e) => setItem({ ...item, stock: e.target.value })} />}
+        </FormField>
+      </div>
+    </ReasonDialog>
   );
 }
