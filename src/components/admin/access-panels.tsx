@@ -64,7 +64,7 @@ export function KeysPanel() {
             <TableBody>
               {keys.data.map((k) => (
                 <TableRow key={k.id} data-testid="key-row" data-key-name={k.name}>
-                  <TableCell className="break-all">{k.name}</TableCell>
+                  <TableCell className="min-w-36 break-all">{k.name}</TableCell>
                   <TableCell className="font-mono text-xs">fpk_{k.prefix}_…</TableCell>
                   <TableCell>{k.scopes.length ? k.scopes.map((s) => <Badge key={s} variant="outline">{s}</Badge>) : "—"}</TableCell>
                   <TableCell className="font-mono text-xs">{formatUtc(k.createdAt)}</TableCell>
