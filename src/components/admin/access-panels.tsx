@@ -217,7 +217,7 @@ return (
           <TableBody>
             {users.data.map((u) => (
               <TableRow key={u.id} data-testid="user-row" data-email={u.email}>
-                <TableCell className="break-all">
+                <TableCell className="min-w-44 break-all">
                   {u.email}
                   {u.email === selfEmail ? <span className="ml-1 text-xs text-muted-foreground">(you)</span> : null}
                 </TableCell>
