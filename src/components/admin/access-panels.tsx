@@ -167,120 +167,120 @@ function RevokeKeyDialog({ apiKey, onDone }: { apiKey: KeyView; onDone: (m: stri
   const dialog = useReasonDialog(trpc.apiKey.revoke.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: ADMIN_NEEDED });
   return (
     <ReasonDialog
-    dialog={dialog}
-    trigger={{ icon: Ban, label: "Revoke…" }}
-    title={`Revoke the key of ${apiKey.name}`}
-    description="Every instance refuses it within 5 seconds (401). This cannot be undone: the service needs a new key."
-    descriptionId={`${base}-description`}
-    alertId={`${base}-error`}
-    onSubmit={(event) =>
-      dialog.submit(
-        event,
-        (reason) => ({ send: { id: apiKey.id, reason } }),
-        () => {
-          changed();
-          onDone(`The key of ${apiKey.name} is revoked.`);
-        },
-      )
-    }
-    submitLabel="Revoke key"
-    pendingLabel="Revoking…"
-    destructive
-  />
-);
+      dialog={dialog}
+      trigger={{ icon: Ban, label: "Revoke…" }}
+      title={`Revoke the key of ${apiKey.name}`}
+      description="Every instance refuses it within 5 seconds (401). This cannot be undone: the service needs a new key."
+      descriptionId={`${base}-description`}
+      alertId={`${base}-error`}
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => ({ send: { id: apiKey.id, reason } }),
+          () => {
+            changed();
+            onDone(`The key of ${apiKey.name} is revoked.`);
+          },
+        )
+      }
+      submitLabel="Revoke key"
+      pendingLabel="Revoking…"
+      destructive
+    />
+  );
 }
 
 // ── Users ────────────────────────────────────────────────────────────────────
 
 export function UsersPanel({ selfEmail }: { selfEmail: string }) {
-const trpc = useTRPC();
-const users = useQuery(trpc.adminUser.list.queryOptions());
-const [notice, setNotice] = useState<string | null>(null);
-return (
-  <div className="flex flex-col gap-4">
-    <ActionNotice message={notice} testId="users-notice" />
-    <CreateUserDialog onDone={setNotice} />
-    {!users.data ? (
-      <QueryFallback what="The users" query={users} />
-    ) : (
-      <div className="rounded-lg border border-border">
-        <Table regionLabel="Dashboard users">
-          <TableHeader>
-            <TableRow className="hover:bg-transparent">
-              <TableHead>Email</TableHead>
-              <TableHead>Role</TableHead>
-              <TableHead>Created (UTC)</TableHead>
-              <TableHead>State</TableHead>
-              <TableHead>Actions</TableHead>
-            </TableRow>
-          </TableHeader>
-          <TableBody>
-            {users.data.map((u) => (
-              <TableRow key={u.id} data-testid="user-row" data-email={u.email}>
-                <TableCell className="min-w-44 break-all">
-                  {u.email}
-                  {u.email === selfEmail ? <span className="ml-1 text-xs text-muted-foreground">(you)</span> : null}
-                </TableCell>
-                <TableCell>
-                  <RoleBadge role={u.role} />
-                </TableCell>
-                <TableCell className="font-mono text-xs">{formatUtc(u.createdAt)}</TableCell>
-                <TableCell>{u.disabledAt ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
-                <TableCell>
-                  {u.disabledAt ? null : (
-                    <div className="flex flex-wrap gap-1">
-                      <RoleDialog user={u} onDone={setNotice} />
-                      <DisableUserDialog user={u} onDone={setNotice} />
-                    </div>
-                  )}
-                </TableCell>
+  const trpc = useTRPC();
+  const users = useQuery(trpc.adminUser.list.queryOptions());
+  const [notice, setNotice] = useState<string | null>(null);
+  return (
+    <div className="flex flex-col gap-4">
+      <ActionNotice message={notice} testId="users-notice" />
+      <CreateUserDialog onDone={setNotice} />
+      {!users.data ? (
+        <QueryFallback what="The users" query={users} />
+      ) : (
+        <div className="rounded-lg border border-border">
+          <Table regionLabel="Dashboard users">
+            <TableHeader>
+              <TableRow className="hover:bg-transparent">
+                <TableHead>Email</TableHead>
+                <TableHead>Role</TableHead>
+                <TableHead>Created (UTC)</TableHead>
+                <TableHead>State</TableHead>
+                <TableHead>Actions</TableHead>
               </TableRow>
-            ))}
-          </TableBody>
-        </Table>
-      </div>
-    )}
-  </div>
-);
+            </TableHeader>
+            <TableBody>
+              {users.data.map((u) => (
+                <TableRow key={u.id} data-testid="user-row" data-email={u.email}>
+                  <TableCell className="min-w-44 break-all">
+                    {u.email}
+                    {u.email === selfEmail ? <span className="ml-1 text-xs text-muted-foreground">(you)</span> : null}
+                  </TableCell>
+                  <TableCell>
+                    <RoleBadge role={u.role} />
+                  </TableCell>
+                  <TableCell className="font-mono text-xs">{formatUtc(u.createdAt)}</TableCell>
+                  <TableCell>{u.disabledAt ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
+                  <TableCell>
+                    {u.disabledAt ? null : (
+                      <div className="flex flex-wrap gap-1">
+                        <RoleDialog user={u} onDone={setNotice} />
+                        <DisableUserDialog user={u} onDone={setNotice} />
+                      </div>
+                    )}
+                  </TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        </div>
+      )}
+    </div>
+  );
 }
 
 function useUsersChanged() {
-const trpc = useTRPC();
-const qc = useQueryClient();
-return () => void qc.invalidateQueries({ queryKey: trpc.adminUser.list.queryKey() });
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  return () => void qc.invalidateQueries({ queryKey: trpc.adminUser.list.queryKey() });
 }
 
 function RoleSelect({ id, value, onChange, control }: { id: string; value: Role; onChange: (r: Role) => void; control: object }) {
-return (
-  <Select value={value} onValueChange={(v) => onChange(v as Role)} name={id}>
-    <SelectTrigger {...control}>
-      <SelectValue />
-    </SelectTrigger>
-    <SelectContent>
-      {ROLES.map((r) => (
-        <SelectItem key={r} value={r}>
-          {r}
-        </SelectItem>
-      ))}
-    </SelectContent>
-  </Select>
-);
+  return (
+    <Select value={value} onValueChange={(v) => onChange(v as Role)} name={id}>
+      <SelectTrigger {...control}>
+        <SelectValue />
+      </SelectTrigger>
+      <SelectContent>
+        {ROLES.map((r) => (
+          <SelectItem key={r} value={r}>
+            {r}
+          </SelectItem>
+        ))}
+      </SelectContent>
+    </Select>
+  );
 }
 
 function CreateUserDialog({ onDone }: { onDone: (m: string) => void }) {
-const trpc = useTRPC();
-const changed = useUsersChanged();
-const [email, setEmail] = useState("");
-const [password, setPassword] = useState("");
-const [role, setRole] = useState<Role>("viewer");
-const ids = { email: "user-email", password: "user-password", role: "user-role", reason: "user-reason" };
-const dialog = useReasonDialog(trpc.adminUser.create.mutationOptions(), { ids, forbidden: ADMIN_NEEDED }, () => {
-  setEmail("");
-  setPassword("");
-  setRole("viewer");
-});
-return (
-  <ReasonDialog
+  const trpc = useTRPC();
+  const changed = useUsersChanged();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const ids = { email: "user-email", password: "user-password", role: "user-role", reason: "user-reason" };
+  const dialog = useReasonDialog(trpc.adminUser.create.mutationOptions(), { ids, forbidden: ADMIN_NEEDED }, () => {
+    setEmail("");
+    setPassword("");
+    setRole("viewer");
+  });
+  return (
+    <ReasonDialog
       dialog={dialog}
       trigger={{ icon: Plus, label: "New user…", variant: "default", className: "self-start" }}
       title="New dashboard user"
@@ -327,58 +327,58 @@ function RoleDialog({ user, onDone }: { user: UserView; onDone: (m: string) => v
   const dialog = useReasonDialog(trpc.adminUser.setRole.mutationOptions(), { ids, forbidden: ADMIN_NEEDED }, () => setRole(user.role));
   return (
     <ReasonDialog
-    dialog={dialog}
-    trigger={{ icon: UserCog, label: "Role…" }}
-    title={`Change the role of ${user.email}`}
-    description="Applies to their next request. The last admin cannot be demoted."
-    descriptionId={`${base}-description`}
-    alertId={`${base}-error`}
-    onSubmit={(event) =>
-      dialog.submit(
-        event,
-        (reason) => ({ send: { id: user.id, role, reason } }),
-        (u) => {
-          changed();
-          onDone(`${u.email} is now ${u.role}.`);
-        },
-      )
-    }
-    submitLabel="Change role"
-    pendingLabel="Changing…"
-  >
-    <FormField id={ids.role} label="Role" error={dialog.errors.fields.role}>
-      {(c) => <RoleSelect id={ids.role} value={role} onChange={setRole} control={c} />}
-    </FormField>
-  </ReasonDialog>
-);
+      dialog={dialog}
+      trigger={{ icon: UserCog, label: "Role…" }}
+      title={`Change the role of ${user.email}`}
+      description="Applies to their next request. The last admin cannot be demoted."
+      descriptionId={`${base}-description`}
+      alertId={`${base}-error`}
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => ({ send: { id: user.id, role, reason } }),
+          (u) => {
+            changed();
+            onDone(`${u.email} is now ${u.role}.`);
+          },
+        )
+      }
+      submitLabel="Change role"
+      pendingLabel="Changing…"
+    >
+      <FormField id={ids.role} label="Role" error={dialog.errors.fields.role}>
+        {(c) => <RoleSelect id={ids.role} value={role} onChange={setRole} control={c} />}
+      </FormField>
+    </ReasonDialog>
+  );
 }
 
 function DisableUserDialog({ user, onDone }: { user: UserView; onDone: (m: string) => void }) {
-const trpc = useTRPC();
-const changed = useUsersChanged();
-const base = `disable-${user.id}`;
-const dialog = useReasonDialog(trpc.adminUser.disable.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: ADMIN_NEEDED });
-return (
-  <ReasonDialog
-    dialog={dialog}
-    trigger={{ icon: UserX, label: "Disable…" }}
-    title={`Disable ${user.email}`}
-    description="They are signed out everywhere at once and cannot sign in again. The last admin cannot be disabled."
-    descriptionId={`${base}-description`}
-    alertId={`${base}-error`}
-    onSubmit={(event) =>
-      dialog.submit(
-        event,
-        (reason) => ({ send: { id: user.id, reason } }),
-        (u) => {
-          changed();
-          onDone(`${u.email} is disabled and signed out.`);
-        },
-      )
-    }
-    submitLabel="Disable user"
-    pendingLabel="Disabling…"
-    destructive
-  />
-);
+  const trpc = useTRPC();
+  const changed = useUsersChanged();
+  const base = `disable-${user.id}`;
+  const dialog = useReasonDialog(trpc.adminUser.disable.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: ADMIN_NEEDED });
+  return (
+    <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: UserX, label: "Disable…" }}
+      title={`Disable ${user.email}`}
+      description="They are signed out everywhere at once and cannot sign in again. The last admin cannot be disabled."
+      descriptionId={`${base}-description`}
+      alertId={`${base}-error`}
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => ({ send: { id: user.id, reason } }),
+          (u) => {
+            changed();
+            onDone(`${u.email} is disabled and signed out.`);
+          },
+        )
+      }
+      submitLabel="Disable user"
+      pendingLabel="Disabling…"
+      destructive
+    />
+  );
 }

@@ -32,95 +32,95 @@ export function RetryRefundDialog({ refund, onDone }: { refund: RefundView; onDo
   const dialog = useReasonDialog(trpc.refund.retry.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: OPERATOR_NEEDED });
   return (
     <ReasonDialog
-    dialog={dialog}
-    trigger={{ icon: RotateCw, label: "Retry…" }}
-    title="Retry this refund now"
-    description={`One attempt at once to give ${refund.amount} ${refund.creditTypeId} back to ${refund.userId}. It never credits twice, even if someone else retries it at the same time.`}
-    descriptionId={`${base}-description`}
-    alertId={`${base}-error`}
-    onSubmit={(event) =>
-      dialog.submit(
-        event,
-        (reason) => ({ send: { refundId: refund.id, reason } }),
-        (view) => {
-          changed();
-          onDone(outcomeOf(view));
-        },
-      )
-    }
-    submitLabel="Retry now"
-    pendingLabel="Retrying…"
-  />
-);
+      dialog={dialog}
+      trigger={{ icon: RotateCw, label: "Retry…" }}
+      title="Retry this refund now"
+      description={`One attempt at once to give ${refund.amount} ${refund.creditTypeId} back to ${refund.userId}. It never credits twice, even if someone else retries it at the same time.`}
+      descriptionId={`${base}-description`}
+      alertId={`${base}-error`}
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => ({ send: { refundId: refund.id, reason } }),
+          (view) => {
+            changed();
+            onDone(outcomeOf(view));
+          },
+        )
+      }
+      submitLabel="Retry now"
+      pendingLabel="Retrying…"
+    />
+  );
 }
 
 export function ResolveRefundDialog({ refund, onDone }: { refund: RefundView; onDone: (message: string) => void }) {
-const trpc = useTRPC();
-const changed = useRefundsChanged();
-const base = `resolve-${refund.id}`;
-const dialog = useReasonDialog(trpc.refund.resolve.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: OPERATOR_NEEDED });
-return (
-  <ReasonDialog
-    dialog={dialog}
-    trigger={{ icon: CheckCheck, label: "Resolve…" }}
-    title="Resolve without crediting"
-    description={`Marks the refund RESOLVED: the ${refund.amount} ${refund.creditTypeId} went back to ${refund.userId} some other way. Nothing is credited.`}
-    descriptionId={`${base}-description`}
-    alertId={`${base}-error`}
-    onSubmit={(event) =>
-      dialog.submit(
-        event,
-        (reason) => ({ send: { refundId: refund.id, reason } }),
-        () => {
-          changed();
-          onDone(`Refund of ${refund.amount} ${refund.creditTypeId} to ${refund.userId} is RESOLVED; nothing was credited.`);
-        },
-      )
-    }
-    submitLabel="Resolve"
-    pendingLabel="Resolving…"
-    destructive
-  />
-);
+  const trpc = useTRPC();
+  const changed = useRefundsChanged();
+  const base = `resolve-${refund.id}`;
+  const dialog = useReasonDialog(trpc.refund.resolve.mutationOptions(), { ids: { reason: `${base}-reason` }, forbidden: OPERATOR_NEEDED });
+  return (
+    <ReasonDialog
+      dialog={dialog}
+      trigger={{ icon: CheckCheck, label: "Resolve…" }}
+      title="Resolve without crediting"
+      description={`Marks the refund RESOLVED: the ${refund.amount} ${refund.creditTypeId} went back to ${refund.userId} some other way. Nothing is credited.`}
+      descriptionId={`${base}-description`}
+      alertId={`${base}-error`}
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => ({ send: { refundId: refund.id, reason } }),
+          () => {
+            changed();
+            onDone(`Refund of ${refund.amount} ${refund.creditTypeId} to ${refund.userId} is RESOLVED; nothing was credited.`);
+          },
+        )
+      }
+      submitLabel="Resolve"
+      pendingLabel="Resolving…"
+      destructive
+    />
+  );
 }
 
 export type BulkResult = { id: string; userId: string; ok: boolean; text: string };
 
 /** Retries every selected refund (one attempt each, in turn), with one reason; each row gets its own result. */
 export function BulkRetryDialog({
-refunds,
-onDone,
+  refunds,
+  onDone,
 }: {
-refunds: RefundView[];
-onDone: (results: BulkResult[]) => void;
+  refunds: RefundView[];
+  onDone: (results: BulkResult[]) => void;
 }) {
-const client = useTRPCClient();
-const changed = useRefundsChanged();
-const [running, setRunning] = useState(false);
-const dialog = useReasonDialog(
-  {
-    mutationFn: async ({ reason }: { reason: string }) => {
-      setRunning(true);
-      const results: BulkResult[] = [];
-      try {
-        for (const r of refunds) {
-          try {
-            const view = await client.refund.retry.mutate({ refundId: r.id, reason });
-            results.push({ id: r.id, userId: r.userId, ok: view.status === "SUCCEEDED", text: outcomeOf(view) });
-          } catch (e) {
-            results.push({ id: r.id, userId: r.userId, ok: false, text: describeError(e) });
+  const client = useTRPCClient();
+  const changed = useRefundsChanged();
+  const [running, setRunning] = useState(false);
+  const dialog = useReasonDialog(
+    {
+      mutationFn: async ({ reason }: { reason: string }) => {
+        setRunning(true);
+        const results: BulkResult[] = [];
+        try {
+          for (const r of refunds) {
+            try {
+              const view = await client.refund.retry.mutate({ refundId: r.id, reason });
+              results.push({ id: r.id, userId: r.userId, ok: view.status === "SUCCEEDED", text: outcomeOf(view) });
+            } catch (e) {
+              results.push({ id: r.id, userId: r.userId, ok: false, text: describeError(e) });
+            }
           }
+        } finally {
+          setRunning(false);
         }
-      } finally {
-        setRunning(false);
-      }
-      return results;
+        return results;
+      },
     },
-  },
-  { ids: { reason: "bulk-retry-reason" }, forbidden: OPERATOR_NEEDED },
-);
-return (
-  <ReasonDialog
+    { ids: { reason: "bulk-retry-reason" }, forbidden: OPERATOR_NEEDED },
+  );
+  return (
+    <ReasonDialog
       dialog={dialog}
       trigger={{ icon: RotateCw, label: `Retry selected (${refunds.length})…`, disabled: refunds.length === 0 || running }}
       title={`Retry ${refunds.length} ${refunds.length === 1 ? "refund" : "refunds"} now`}

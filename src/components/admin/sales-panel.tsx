@@ -148,65 +148,65 @@ function PauseDialog({ activity, pause, onDone }: { activity: ActivityView; paus
   });
   return (
     <ReasonDialog
-    dialog={dialog}
-    trigger={{ icon: pause ? Pause : Play, label: pause ? "Pause…" : "Resume…" }}
-    title={`${pause ? "Pause" : "Resume"} ${activity.name}`}
-    description={
-      pause
-        ? "Every instance refuses new purchases at once (ACTIVITY_NOT_ACTIVE) until someone resumes the sale. Orders already placed stand."
-        : "Purchases are admitted again at once on every instance."
-    }
-    descriptionId={`${base}-description`}
-    alertId={`${base}-error`}
-    onSubmit={(event) =>
-      dialog.submit(
-        event,
-        (reason) => ({ send: { activityId: activity.id, reason } }),
-        (view) => {
-          changed();
-          onDone(`${view.name} is ${view.status}.`);
-        },
-      )
-    }
-    submitLabel={pause ? "Pause sale" : "Resume sale"}
-    pendingLabel={pause ? "Pausing…" : "Resuming…"}
-    destructive={pause}
-  />
-);
+      dialog={dialog}
+      trigger={{ icon: pause ? Pause : Play, label: pause ? "Pause…" : "Resume…" }}
+      title={`${pause ? "Pause" : "Resume"} ${activity.name}`}
+      description={
+        pause
+          ? "Every instance refuses new purchases at once (ACTIVITY_NOT_ACTIVE) until someone resumes the sale. Orders already placed stand."
+          : "Purchases are admitted again at once on every instance."
+      }
+      descriptionId={`${base}-description`}
+      alertId={`${base}-error`}
+      onSubmit={(event) =>
+        dialog.submit(
+          event,
+          (reason) => ({ send: { activityId: activity.id, reason } }),
+          (view) => {
+            changed();
+            onDone(`${view.name} is ${view.status}.`);
+          },
+        )
+      }
+      submitLabel={pause ? "Pause sale" : "Resume sale"}
+      pendingLabel={pause ? "Pausing…" : "Resuming…"}
+      destructive={pause}
+    />
+  );
 }
 
 /** A local date-time input's value as an ISO instant (the browser's time zone). */
 function toIso(local: string): string | null {
-const d = new Date(local);
-return Number.isNaN(d.getTime()) ? null : d.toISOString();
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
 
 function localInput(msFromNow: number): string {
-const d = new Date(Date.now() + msFromNow);
-d.setSeconds(0, 0);
-return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  const d = new Date(Date.now() + msFromNow);
+  d.setSeconds(0, 0);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
 
 function CreateSaleDialog({ onDone }: { onDone: (m: string) => void }) {
-const trpc = useTRPC();
-const changed = useSalesChanged();
-const [name, setName] = useState("");
-const [startsAt, setStartsAt] = useState(() => localInput(60_000));
-const [endsAt, setEndsAt] = useState(() => localInput(3_600_000));
-const [item, setItem] = useState({ name: "", creditTypeId: "points", pointsPrice: "100", stock: "10" });
-const ids = {
-  name: "sale-name",
-  startsAt: "sale-starts",
-  endsAt: "sale-ends",
-  itemName: "sale-item-name",
-  creditTypeId: "sale-item-type",
-  pointsPrice: "sale-item-price",
-  stock: "sale-item-stock",
-  reason: "sale-reason",
-};
-const dialog = useReasonDialog(trpc.flashSale.createActivity.mutationOptions(), { ids, forbidden: OPERATOR_NEEDED }, () => setName(""));
-return (
-  <ReasonDialog
+  const trpc = useTRPC();
+  const changed = useSalesChanged();
+  const [name, setName] = useState("");
+  const [startsAt, setStartsAt] = useState(() => localInput(60_000));
+  const [endsAt, setEndsAt] = useState(() => localInput(3_600_000));
+  const [item, setItem] = useState({ name: "", creditTypeId: "points", pointsPrice: "100", stock: "10" });
+  const ids = {
+    name: "sale-name",
+    startsAt: "sale-starts",
+    endsAt: "sale-ends",
+    itemName: "sale-item-name",
+    creditTypeId: "sale-item-type",
+    pointsPrice: "sale-item-price",
+    stock: "sale-item-stock",
+    reason: "sale-reason",
+  };
+  const dialog = useReasonDialog(trpc.flashSale.createActivity.mutationOptions(), { ids, forbidden: OPERATOR_NEEDED }, () => setName(""));
+  return (
+    <ReasonDialog
       dialog={dialog}
       trigger={{ icon: Plus, label: "New sale…", variant: "default", className: "self-start" }}
       title="New flash sale"
