@@ -189,6 +189,10 @@ describe("flash sale", () => {
       ...(first.json as { result: { data: object } }).result.data,
       idempotent: true,
     });
+    // The item's buyers expire with its other keys (a day after the sale), not never.
+    const ttl = await deps.redis.pexpiretime(itemKeys(itemId).buyers);
+    expect(ttl).toBe(await deps.redis.pexpiretime(itemKeys(itemId).stock));
+    expect(ttl).toBeGreaterThan(Date.now());
     const refused = await buy(poor!, activity.id, itemId);
     expect(appCode(refused.json)).toBe("INSUFFICIENT_BALANCE");
     expect(await deps.redis.get(itemKeys(itemId).stock)).toBe("1");

@@ -96,14 +96,15 @@ export type WarmItem = {
   creditTypeId: string;
   /** stock − sold in Postgres. */
   left: number;
-  /** Users with an order for the item (loaded only when the counter is recreated). */
-  buyers: readonly string[];
 };
 
 /** How long an item's keys outlive its sale. */
 export const KEYS_OUTLIVE_SALE_MS = 86_400_000;
 
-/** Writes an item's window and price; creates its counter and buyers only if the counter is missing. True if it did. */
+/** When an item's keys expire (ms). */
+export const keysExpireAt = (endsAt: Date): number => endsAt.getTime() + KEYS_OUTLIVE_SALE_MS;
+
+/** Writes an item's window and price; creates its counter only if it is missing. True if it did (then load its buyers). */
 export async function warmItem(redis: Redis, item: WarmItem): Promise<boolean> {
   const k = itemKeys(item.itemId);
   const created = await scripts(redis).fpSaleWarm(
@@ -119,8 +120,7 @@ export async function warmItem(redis: Redis, item: WarmItem): Promise<boolean> {
     item.pointsPrice.toString(),
     item.creditTypeId,
     Math.max(0, item.left),
-    item.endsAt.getTime() + KEYS_OUTLIVE_SALE_MS,
-    ...item.buyers,
+    keysExpireAt(item.endsAt),
   );
   return created === 1;
 }

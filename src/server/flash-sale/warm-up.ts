@@ -2,7 +2,7 @@ import type { Deps } from "~/server/infra/deps";
 import { counterOf } from "~/server/infra/metrics";
 import { writeAudit } from "~/server/audit/audit-log";
 import { idPart } from "~/server/infra/redis-keys";
-import { itemKeys, KEYS_OUTLIVE_SALE_MS, reconcileStock, sweepExpired, warmItem } from "./inventory";
+import { itemKeys, keysExpireAt, reconcileStock, sweepExpired, warmItem, type WarmItem } from "./inventory";
 import { activitySelect, toActivityView, type ActivityView } from "./activity-view";
 
 /**
@@ -12,17 +12,7 @@ import { activitySelect, toActivityView, type ActivityView } from "./activity-vi
  */
 
 /** An item of a sale that is live or about to start, as Postgres has it. */
-export type LiveItem = {
-  itemId: string;
-  activityId: string;
-  startsAt: Date;
-  endsAt: Date;
-  paused: boolean;
-  pointsPrice: bigint;
-  creditTypeId: string;
-  stock: number;
-  sold: number;
-};
+export type LiveItem = Omit<WarmItem, "left"> & { stock: number; sold: number };
 
 /** Items of sales that start within the warm-up lead and have not ended (a minute's grace for the sweep). */
 export async function liveItems(deps: Pick<Deps, "db" | "clock" | "env">, activityId?: string): Promise<LiveItem[]> {
@@ -54,12 +44,14 @@ export async function liveItems(deps: Pick<Deps, "db" | "clock" | "env">, activi
   }));
 }
 
-/** Buyers of an item, to load into a counter that was (re)created. */
-async function loadBuyers(deps: Pick<Deps, "db" | "redis">, itemId: string): Promise<number> {
-  const orders = await deps.db.flashSaleOrder.findMany({ where: { itemId }, select: { userId: true } });
+/** Buyers of an item, loaded beside a counter that was (re)created, expiring with the item's other keys. */
+async function loadBuyers(deps: Pick<Deps, "db" | "redis">, item: LiveItem): Promise<number> {
+  const orders = await deps.db.flashSaleOrder.findMany({ where: { itemId: item.itemId }, select: { userId: true } });
+  const key = itemKeys(item.itemId).buyers;
   for (let i = 0; i < orders.length; i += 1000) {
-    await deps.redis.sadd(itemKeys(itemId).buyers, ...orders.slice(i, i + 1000).map((o) => o.userId));
+    await deps.redis.sadd(key, ...orders.slice(i, i + 1000).map((o) => o.userId));
   }
+  if (orders.length > 0) await deps.redis.pexpireat(key, keysExpireAt(item.endsAt));
   return orders.length;
 }
 
@@ -69,8 +61,8 @@ async function loadBuyers(deps: Pick<Deps, "db" | "redis">, itemId: string): Pro
  * the counter was created.
  */
 export async function warmLiveItem(deps: Pick<Deps, "db" | "redis">, item: LiveItem): Promise<boolean> {
-  const created = await warmItem(deps.redis, { ...item, left: item.stock - item.sold, buyers: [] });
-  if (created) await loadBuyers(deps, item.itemId);
+  const created = await warmItem(deps.redis, { ...item, left: item.stock - item.sold });
+  if (created) await loadBuyers(deps, item);
   return created;
 }
 
@@ -93,7 +85,7 @@ async function cacheActivities(deps: Pick<Deps, "db" | "redis" | "clock">, activ
   await Promise.all(
     rows.map((row) => {
       const view: ActivityView = toActivityView(row, now);
-      return deps.redis.set(activityViewKey(row.id), JSON.stringify(view), "PXAT", row.endsAt.getTime() + KEYS_OUTLIVE_SALE_MS);
+      return deps.redis.set(activityViewKey(row.id), JSON.stringify(view), "PXAT", keysExpireAt(row.endsAt));
     }),
   );
 }

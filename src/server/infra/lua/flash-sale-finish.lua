@@ -6,6 +6,9 @@ local held = redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 if ARGV[2] == 'confirm' then
   redis.call('SADD', KEYS[4], ARGV[1])
+  -- The buyers set may be new: it expires with the item's other keys.
+  local at = redis.call('PEXPIRETIME', KEYS[1])
+  if at > 0 then redis.call('PEXPIREAT', KEYS[4], at) end
   if held == 0 then
     -- The sweeper gave this unit back meanwhile (or Redis was re-warmed
     -- without the reservation): it is sold, so take it out again.
