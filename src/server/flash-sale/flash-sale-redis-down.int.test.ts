@@ -4,6 +4,7 @@ import { createTestDeps, closeDeps } from "~/test/deps";
 import { ensureCreditType, makeApiKey, postJson, startApi } from "~/test/api";
 import { createOwnDatabase } from "~/test/own-database";
 import type { Deps } from "~/server/infra/deps";
+import { waitForRedis } from "~/server/infra/redis";
 import type { RunningServer } from "~/server/http/server";
 import { grantCredits } from "~/server/credit/grant";
 import { accountChecks, NO_RATE_LIMIT, startOwnRedis, type OwnRedis } from "~/server/credit/testing";
@@ -88,10 +89,19 @@ describe("flash sale with Redis killed mid-sale", () => {
 
     // Redis is back, empty. The worker's warm-up loads the sale from Postgres and reports it.
     await redis.restart();
-    await new Promise((r) => setTimeout(r, 300));
+    // The client reconnects with back-off; the worker's pass runs once it is back.
+    expect(await waitForRedis(deps.redis, 10_000)).toBe(true);
     const repairs = await warmDueItems(deps);
     expect(repairs).toEqual([expect.objectContaining({ itemId, kind: "rewarmed", after: 120 - soldBefore })]);
     expect(await deps.db.auditLog.findFirst({ where: { action: "flashSale.rewarm", target: `item:${itemId}` } })).not.toBeNull();
+    // The report as the sales page lists it (`flashSale.repairs`), by sale and in all.
+    const reports = await fetch(`${api.url}/api/trpc/flashSale.repairs?input=${encodeURIComponent(JSON.stringify({ activityId: activity.id }))}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(reports.status).toBe(200);
+    expect(((await reports.json()) as { result: { data: { items: unknown[] } } }).result.data.items).toEqual([
+      expect.objectContaining({ kind: "rewarmed", itemId, itemName: "lamp", activityId: activity.id, before: null, after: 120 - soldBefore }),
+    ]);
     expect(Number(await deps.redis.get(itemKeys(itemId).stock))).toBe(120 - soldBefore);
 
     // Everyone who has no order yet tries (again) until the sale is sold out.

@@ -5,6 +5,7 @@ import { requestReplay } from "../middleware/request-replay";
 import { admission, requireSwitch } from "../middleware/admission";
 import { createActivity, getActivity, listActivities, liveStock, setActivityPaused } from "~/server/flash-sale/activities";
 import { answerFromCache, purchase, type PurchaseRequest } from "~/server/flash-sale/purchase";
+import { listRepairs } from "~/server/flash-sale/repairs";
 import { auditActorOf, principalKey } from "~/server/identity/principal";
 
 export const ACTIVITY_STATUSES = ["SCHEDULED", "ACTIVE", "ENDED", "PAUSED"] as const;
@@ -64,6 +65,20 @@ export const flashSaleRouter = createTRPCRouter({
   list: readProcedure
     .input(z.object({ status: z.enum(ACTIVITY_STATUSES).optional(), ...ZPageFields }).strict().default({ limit: 20 }))
     .query(({ ctx, input }) => listActivities(ctx.deps, input)),
+
+  /** The reconciler's reports (Redis set right from Postgres), newest first; optionally of one sale. */
+  repairs: readProcedure
+    .input(
+      z
+        .object({
+          activityId: ZId.optional(),
+          ...ZPageFields,
+          cursor: z.string().regex(/^\d{1,18}$/, "cursor is not one this service returned").optional(),
+        })
+        .strict()
+        .default({ limit: 20 }),
+    )
+    .query(({ ctx, input }) => listRepairs(ctx.deps, input)),
 
   purchase: serviceProcedure
     .input(ZPurchaseSchema)
