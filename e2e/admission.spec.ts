@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
-import { createDashboardUser, E2E_ADMIN, e2eRun } from "./fixtures";
+import { createDashboardUser, createServiceKey, E2E_ADMIN, e2eRun } from "./fixtures";
 import { expectNoAxeViolations, signIn, sql } from "./helpers";
 
 /** A dashboard user of another role, made the way an operator would (the CLI). */
@@ -84,6 +84,14 @@ test("an admin forces and resets a breaker, changes the rate limit and a switch,
   await expect(deduct.getByTestId("circuit-forced")).toContainText("until someone resets it");
   await expect(deduct.getByTestId("circuit-forced")).toContainText(why.force);
   await expect(page.getByTestId("circuits-notice")).toContainText("credit.deduct is forced OPEN");
+  await expect(page.locator("[data-sonner-toast]").filter({ hasText: "credit.deduct is forced OPEN" })).toBeVisible();
+  // A service deducting through the API is now refused, typed and retryable.
+  const refused = await page.request.post("/api/trpc/credit.deduct", {
+    data: { userId: `${marker}-user`, creditTypeId: "points", amount: 1, businessCode: "e2e.order", businessId: marker },
+    headers: { authorization: `Bearer ${createServiceKey(e2eRun(), `${marker}-service`)}` },
+  });
+  expect(refused.status()).toBe(503);
+  expect(((await refused.json()) as { error: { data: { appCode: string } } }).error.data.appCode).toBe("CIRCUIT_OPEN");
   await expect(purchase.getByTestId("circuit-state")).toHaveText("CLOSED");
 
   // A change made elsewhere (here: straight through the API) shows up without a

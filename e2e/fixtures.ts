@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
 import { planThrowaway, type Throwaway } from "../src/test/throwaway";
 
@@ -62,4 +62,34 @@ export function createServiceKey(run: E2eRun, name: string, scopes: "catalog" | 
   const key = /fpk_[A-Za-z0-9_-]+/.exec(out.stdout)?.[0];
   if (out.status !== 0 || !key) throw new Error(`api-key:create failed (exit ${out.status}):\n${out.stdout}${out.stderr}`);
   return key;
+}
+
+/** A worker of this run (`node dist/worker.js`), with extra settings such as failpoints; `stop` ends it with SIGTERM. */
+export type RunWorker = { output: () => string; stop: () => Promise<void> };
+
+export async function startRunWorker(run: E2eRun, env: Record<string, string>): Promise<RunWorker> {
+  const child = spawn(process.execPath, ["dist/worker.js"], {
+    cwd: ROOT,
+    env: { ...runEnv(run), LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('"msg":"worker started"')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`the worker did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { output: () => out, stop };
 }

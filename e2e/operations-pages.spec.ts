@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { createDashboardUser, createServiceKey, e2eRun } from "./fixtures";
+import { Redis } from "ioredis";
+import { createDashboardUser, createServiceKey, e2eRun, startRunWorker } from "./fixtures";
 import { expectNoAxeViolations, screenshots, signIn, sql, watchErrors } from "./helpers";
 
 /**
@@ -20,8 +21,8 @@ async function call(request: APIRequestContext, key: string, procedure: string, 
   return json.result?.data;
 }
 
-/** A debit of `amount` from a user funded with `grant`, and a refund of it that failed for good (as the worker leaves one). */
-async function failedRefund(request: APIRequestContext, userId: string, grant: number, amount: number): Promise<string> {
+/** A debit of `amount` from a user funded with `grant`, and a refund of it queued (PENDING, counted against the debit) as a failed purchase queues one. */
+async function queuedRefund(request: APIRequestContext, userId: string, grant: number, amount: number): Promise<string> {
   await call(request, serviceKey, "credit.grant", { userId, creditTypeId: "points", amount: grant, businessCode: "e2e.grant", businessId: userId });
   const debit = (await call(request, serviceKey, "credit.deduct", {
     userId,
@@ -32,13 +33,36 @@ async function failedRefund(request: APIRequestContext, userId: string, grant: n
   })) as { transactionId: string };
   const [row] = await sql<{ id: string }>(
     `WITH counted AS (UPDATE ledger_entries SET refunded_amount = amount WHERE id = $1::uuid RETURNING user_id, credit_type_id, amount)
-     INSERT INTO refunds (user_id, credit_type_id, amount, reason, original_transaction_id, status, attempts, last_error, next_attempt_at)
-     SELECT user_id, credit_type_id, amount, 'flash-sale purchase failed after its debit', $1::uuid, 'FAILED', 3,
-            'INTERNAL: failpoint refund.apply triggered', now() FROM counted
+     INSERT INTO refunds (user_id, credit_type_id, amount, reason, original_transaction_id, status, attempts, next_attempt_at)
+     SELECT user_id, credit_type_id, amount, 'flash-sale purchase failed after its debit', $1::uuid, 'PENDING', 0, now() FROM counted
      RETURNING id::text`,
     [debit.transactionId],
   );
   return row!.id;
+}
+
+/**
+ * The production worker with the `refund.apply` failpoint (every attempt fails)
+ * and two quick attempts: it leaves the given refunds FAILED, as a real outage
+ * would. Stopped once they are, so the operator's retries meet a healthy system.
+ */
+async function failThroughWorker(refundIds: string[]): Promise<void> {
+  const worker = await startRunWorker(e2eRun(), {
+    FAILPOINTS_ENABLED: "1",
+    FAILPOINTS: "refund.apply=error",
+    REFUND_MAX_ATTEMPTS: "2",
+    REFUND_BACKOFF_BASE_MS: "50",
+    REFUND_BACKOFF_MAX_MS: "100",
+  });
+  try {
+    await expect
+      .poll(async () => (await sql<{ n: string }>("SELECT count(*)::text AS n FROM refunds WHERE id = ANY($1::uuid[]) AND status = 'FAILED'", [refundIds]))[0]?.n, {
+        timeout: 20_000,
+      })
+      .toBe(String(refundIds.length));
+  } finally {
+    await worker.stop();
+  }
 }
 
 test.beforeAll(() => {
@@ -61,7 +85,10 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   const errors = watchErrors(page);
   await call(page.request, catalogKey, "creditType.create", { id: "points", name: "Loyalty points" });
   const user = `e2e-buyer-${tag}`;
-  const refundId = await failedRefund(page.request, user, 500, 120);
+  const refundId = await queuedRefund(page.request, user, 500, 120);
+  const bulkUsers = [`e2e-bulk-a-${tag}`, `e2e-bulk-b-${tag}`];
+  const bulkIds = [await queuedRefund(page.request, bulkUsers[0]!, 300, 70), await queuedRefund(page.request, bulkUsers[1]!, 300, 80)];
+  await failThroughWorker([refundId, ...bulkIds]);
 
   // A viewer: the FAILED refund and its error, no buttons.
   const viewer = { email: `viewer-${tag}@e2e.test`, password: `viewer-password-${tag}`, role: "viewer" as const };
@@ -86,6 +113,7 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   const row = page.locator(`[data-refund-id="${refundId}"]`);
   await expect(row.getByTestId("refund-status")).toHaveText("FAILED");
   await expect(row).toContainText("120");
+  await expect(row).toContainText("failpoint refund.apply");
   await expectNoAxeViolations(page);
   await screenshots(page, "refunds-failed", testInfo);
 
@@ -96,7 +124,21 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   await dialog.getByLabel("Reason").fill(`ticket ${tag}: database back, retrying`);
   await dialog.getByRole("button", { name: "Retry now" }).click();
   await expect(page.getByTestId("refunds-notice")).toContainText("succeeded");
+  await expect(page.locator("[data-sonner-toast]").filter({ hasText: "succeeded" })).toBeVisible();
   await expect(row).toHaveCount(0);
+
+  // Bulk: both others at once, a result per row.
+  for (const [i, id] of bulkIds.entries()) {
+    await page.locator(`[data-refund-id="${id}"]`).getByRole("checkbox", { name: `Select the refund of ${70 + 10 * i} to ${bulkUsers[i]}` }).check();
+  }
+  await page.getByRole("button", { name: "Retry selected (2)…" }).click();
+  const bulk = page.getByRole("dialog", { name: "Retry 2 refunds now" });
+  await bulk.getByLabel("Reason").fill(`ticket ${tag}: bulk retry after the outage`);
+  await bulk.getByRole("button", { name: "Retry all" }).click();
+  const results = page.getByTestId("bulk-results");
+  await expect(results).toContainText("Bulk retry: 2 of 2 succeeded");
+  for (const id of bulkIds) await expect(page.locator(`[data-refund-id="${id}"]`)).toHaveCount(0);
+  await screenshots(page, "refunds-bulk-retried", testInfo);
 
   await page.getByRole("tab", { name: "SUCCEEDED" }).click();
   await expect(page.locator(`[data-refund-id="${refundId}"]`).getByTestId("refund-status")).toHaveText("SUCCEEDED");
@@ -107,6 +149,15 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
     [refundId],
   );
   expect(refund).toEqual({ status: "SUCCEEDED", credits: "1" });
+  const bulkChecks = await sql<{ status: string; credits: string }>(
+    `SELECT f.status::text, (SELECT count(*) FROM ledger_entries l WHERE l.business_code = 'refund' AND l.business_id = f.id::text)::text AS credits
+     FROM refunds f WHERE f.id = ANY($1::uuid[])`,
+    [bulkIds],
+  );
+  expect(bulkChecks).toEqual([
+    { status: "SUCCEEDED", credits: "1" },
+    { status: "SUCCEEDED", credits: "1" },
+  ]);
 
   // The account: the points are back.
   await page.locator(`[data-refund-id="${refundId}"]`).getByRole("link", { name: user, exact: true }).click();
@@ -126,6 +177,9 @@ test("an operator retries a FAILED refund: it succeeds, the points are back, the
   const audit = page.getByTestId("audit-row").filter({ hasText: `refund:${refundId}` });
   await expect(audit.first()).toContainText("refund.retry");
   await expect(audit.first()).toContainText(`ticket ${tag}`);
+  for (const id of bulkIds) {
+    await expect(page.getByTestId("audit-row").filter({ hasText: `refund:${id}` }).first()).toContainText("bulk retry after the outage");
+  }
   expect(errors).toEqual([]);
 });
 
@@ -161,6 +215,29 @@ test("an operator creates a sale, sees it sell live, pauses it (buyers are refus
   await call(page.request, serviceKey, "credit.grant", { userId: buyer, creditTypeId: "points", amount: 1000, businessCode: "e2e.grant", businessId: buyer });
   await call(page.request, serviceKey, "flashSale.purchase", { userId: buyer, activityId: ids!.activity, itemId: ids!.item });
   await expect(card.getByTestId("sale-item-sold")).toHaveText("1", { timeout: 10_000 });
+
+  // Redis loses the item (its counter is gone, as after a restart): the worker
+  // loads it again from Postgres and the page lists the report.
+  const redis = new Redis(e2eRun().redisUrl, { keyPrefix: e2eRun().redisPrefix });
+  try {
+    expect(await redis.del(`fs:{${ids!.item}}:stock`)).toBe(1);
+  } finally {
+    redis.disconnect();
+  }
+  const worker = await startRunWorker(e2eRun(), {});
+  try {
+    await expect
+      .poll(async () => (await sql("SELECT 1 FROM audit_log WHERE action = 'flashSale.rewarm' AND target = $1", [`item:${ids!.item}`])).length, { timeout: 15_000 })
+      .toBe(1);
+  } finally {
+    await worker.stop();
+  }
+  await page.reload();
+  const report = page.getByTestId("repair-row").filter({ hasText: name });
+  await expect(report).toContainText("Re-warmed");
+  await expect(report).toContainText("Scarf");
+  await expect(report.locator("td").nth(3)).toHaveText("missing");
+  await expect(report.locator("td").nth(4)).toHaveText("4");
   await expectNoAxeViolations(page);
   await screenshots(page, "sales", testInfo);
 

@@ -11,7 +11,7 @@ import { Button } from "~/components/ui/button";
 import { Input } from "~/components/ui/input";
 import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "~/components/ui/select";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "~/components/ui/table";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { FormField } from "./form-field";
 import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
@@ -30,7 +30,7 @@ const ADMIN_NEEDED = "managing keys and users needs the admin role.";
 export function KeysPanel() {
   const trpc = useTRPC();
   const keys = useQuery(trpc.apiKey.list.queryOptions());
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   const [secret, setSecret] = useState<{ name: string; key: string } | null>(null);
   return (
     <div className="flex flex-col gap-4">
@@ -85,10 +85,10 @@ export function KeysPanel() {
 function SecretOnce({ name, secret, onDismiss }: { name: string; secret: string; onDismiss: () => void }) {
   const [copied, setCopied] = useState(false);
   return (
-    <section aria-label="The new key" className="flex flex-col gap-2 rounded-lg border border-amber-200 bg-amber-50 p-4 text-sm text-amber-950" data-testid="new-key">
+    <section aria-label="The new key" className="flex flex-col gap-2 rounded-lg border border-warning-line bg-warning-soft p-4 text-sm text-warning-text" data-testid="new-key">
       <p className="font-semibold">The key of {name} — shown this once. Copy it now; it cannot be shown again.</p>
       <div className="flex flex-wrap items-center gap-2">
-        <code className="break-all rounded bg-white px-2 py-1 font-mono text-xs" data-testid="new-key-secret">
+        <code className="break-all rounded bg-background px-2 py-1 font-mono text-xs" data-testid="new-key-secret">
           {secret}
         </code>
         <Button
@@ -195,7 +195,7 @@ function RevokeKeyDialog({ apiKey, onDone }: { apiKey: KeyView; onDone: (m: stri
 export function UsersPanel({ selfEmail }: { selfEmail: string }) {
   const trpc = useTRPC();
   const users = useQuery(trpc.adminUser.list.queryOptions());
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   return (
     <div className="flex flex-col gap-4">
       <ActionNotice message={notice} testId="users-notice" />

@@ -27,7 +27,7 @@ export function AdminNav() {
                 className={cn(
                   itemClass,
                   "font-medium text-foreground outline-none hover:bg-muted focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-ring",
-                  "aria-[current=page]:bg-blue-50 aria-[current=page]:text-primary",
+                  "aria-[current=page]:bg-primary-soft aria-[current=page]:text-primary-soft-foreground",
                 )}
               >
                 <Icon aria-hidden="true" />

@@ -4,8 +4,10 @@ import { Zap } from "lucide-react";
 import { AdminNav } from "./admin-nav";
 import { RoleBadge } from "./role-badge";
 import { SignOutButton } from "./sign-out-button";
+import { ThemeMenu } from "~/components/theme/theme-menu";
+import type { Theme } from "~/components/theme/theme";
 
-export function AdminShell({ user, children }: { user: { email: string; role: string }; children: ReactNode }) {
+export function AdminShell({ user, theme, children }: { user: { email: string; role: string }; theme: Theme; children: ReactNode }) {
   return (
     <div className="flex min-h-dvh flex-col">
       <a
@@ -34,6 +36,7 @@ export function AdminShell({ user, children }: { user: { email: string; role: st
               </span>
               <RoleBadge role={user.role} />
             </p>
+            <ThemeMenu initial={theme} />
             <SignOutButton />
           </div>
         </div>

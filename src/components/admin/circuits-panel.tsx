@@ -1,6 +1,5 @@
 "use client";
 
-import { useState } from "react";
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { AlertCircle, Info, ShieldAlert } from "lucide-react";
@@ -8,7 +7,7 @@ import { useTRPC } from "~/trpc/client";
 import { Alert, AlertDescription, AlertTitle } from "~/components/ui/alert";
 import { Button } from "~/components/ui/button";
 import { Card, CardContent, CardFooter, CardHeader, CardTitle } from "~/components/ui/card";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { formatUtcTime } from "./admission-format";
 import { CircuitStateBadge } from "./circuit-state-badge";
 import { ForceCircuitDialog, ResetCircuitDialog, type CircuitView } from "./circuit-dialogs";
@@ -19,8 +18,6 @@ import { hasRole } from "./roles";
 
 /** Breakers move within seconds; the list is re-read this often. */
 export const CIRCUIT_REFRESH_MS = 3_000;
-
-export type CircuitsInitial = { circuits?: CircuitView[]; config?: CircuitConfig; at: number };
 
 function slug(name: string): string {
   return name.replace(/\W/g, "-");
@@ -114,22 +111,19 @@ function CircuitCard({
   );
 }
 
-export function CircuitsPanel({ role, initial }: { role: string; initial: CircuitsInitial }) {
+/** The page prefetches both reads into the query cache on the server; from then on the browser re-reads them. */
+export function CircuitsPanel({ role }: { role: string }) {
   const trpc = useTRPC();
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   const list = useQuery(
     trpc.circuit.list.queryOptions(undefined, {
       refetchInterval: CIRCUIT_REFRESH_MS,
-      staleTime: 0,
-      initialData: initial.circuits,
-      initialDataUpdatedAt: initial.at,
+      staleTime: CIRCUIT_REFRESH_MS,
     }),
   );
   const config = useQuery(
     trpc.circuit.config.queryOptions(undefined, {
       refetchInterval: 30_000,
-      initialData: initial.config,
-      initialDataUpdatedAt: initial.at,
     }),
   );
   const canOperate = hasRole(role, "operator");

@@ -6,7 +6,7 @@ import { Plus } from "lucide-react";
 import { useTRPC } from "~/trpc/client";
 import { Input } from "~/components/ui/input";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "~/components/ui/table";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { FormField } from "./form-field";
 import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
@@ -18,7 +18,7 @@ const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 export function CreditTypesPanel({ canCreate }: { canCreate: boolean }) {
   const trpc = useTRPC();
   const types = useQuery(trpc.creditType.list.queryOptions());
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   return (
     <div className="flex flex-col gap-4">
       <ActionNotice message={notice} testId="credit-types-notice" />

@@ -11,3 +11,8 @@ export type RefundTab = (typeof REFUND_TABS)[number];
 export const REFUNDS_PAGE_SIZE = 25;
 export const SALES_PAGE_SIZE = 20;
 export const LEDGER_PAGE_SIZE = 25;
+
+/** Audit rows on the overview. */
+export const RECENT_AUDIT_LIMIT = 5;
+/** Reconciliation reports on the sales page. */
+export const REPAIRS_PAGE_SIZE = 10;

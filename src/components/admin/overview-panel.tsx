@@ -12,6 +12,9 @@ import { QueryFallback } from "./query-fallback";
 export const OVERVIEW_REFRESH_MS = 10_000;
 
 const time = (iso: string) => iso.slice(11, 19);
+// Chart text and tooltips take the theme's colours (SVG and inline styles resolve the CSS variables).
+const AXIS_TICK = { fontSize: 10, fill: "var(--color-chart-axis)" };
+const TOOLTIP_STYLE = { background: "var(--color-card)", borderColor: "var(--color-border)", color: "var(--color-foreground)", fontSize: 12 };
 const STATE_VARIANT: Record<string, "success" | "warning" | "destructive"> = { CLOSED: "success", HALF_OPEN: "warning", OPEN: "destructive" };
 
 function ChartCard({ title, summary, children }: { title: string; summary: string; children: React.ReactElement }) {
@@ -46,31 +49,31 @@ export function OverviewPanel() {
       <div className="grid gap-4 md:grid-cols-3">
         <ChartCard title="Calls and errors per second (all instances)" summary={`Last 10 s: ${round(last?.callsPerSec ?? 0)} calls/s, ${round(last?.errorsPerSec ?? 0)} errors/s.`}>
           <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }} accessibilityLayer={false}>
-            <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
-            <XAxis dataKey="t" tick={{ fontSize: 10 }} minTickGap={40} />
-            <YAxis tick={{ fontSize: 10 }} allowDecimals={false} />
-            <Tooltip />
+            <CartesianGrid strokeDasharray="3 3" stroke="var(--color-chart-grid)" />
+            <XAxis dataKey="t" tick={AXIS_TICK} minTickGap={40} />
+            <YAxis tick={AXIS_TICK} allowDecimals={false} />
+            <Tooltip contentStyle={TOOLTIP_STYLE} />
             <Legend wrapperStyle={{ fontSize: 11 }} />
-            <Line type="monotone" dataKey="callsPerSec" name="calls/s" stroke="#2563eb" dot={false} isAnimationActive={false} />
-            <Line type="monotone" dataKey="errorsPerSec" name="errors/s" stroke="#dc2626" dot={false} isAnimationActive={false} />
+            <Line type="monotone" dataKey="callsPerSec" name="calls/s" stroke="var(--color-chart-calls)" dot={false} isAnimationActive={false} />
+            <Line type="monotone" dataKey="errorsPerSec" name="errors/s" stroke="var(--color-chart-errors)" dot={false} isAnimationActive={false} />
           </LineChart>
         </ChartCard>
         <ChartCard title="p99 latency (ms)" summary={`Last 10 s: p99 ${last?.p99Ms ?? "—"} ms.`}>
           <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }} accessibilityLayer={false}>
-            <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
-            <XAxis dataKey="t" tick={{ fontSize: 10 }} minTickGap={40} />
-            <YAxis tick={{ fontSize: 10 }} />
-            <Tooltip />
-            <Line type="stepAfter" dataKey="p99Ms" name="p99 ms" stroke="#7c3aed" dot={false} connectNulls isAnimationActive={false} />
+            <CartesianGrid strokeDasharray="3 3" stroke="var(--color-chart-grid)" />
+            <XAxis dataKey="t" tick={AXIS_TICK} minTickGap={40} />
+            <YAxis tick={AXIS_TICK} />
+            <Tooltip contentStyle={TOOLTIP_STYLE} />
+            <Line type="stepAfter" dataKey="p99Ms" name="p99 ms" stroke="var(--color-chart-latency)" dot={false} connectNulls isAnimationActive={false} />
           </LineChart>
         </ChartCard>
         <ChartCard title="Rate-limit refusals per second" summary={`Last 10 s: ${round(last?.limitedPerSec ?? 0)} refusals/s.`}>
           <LineChart data={points} margin={{ top: 4, right: 8, left: -16, bottom: 0 }} accessibilityLayer={false}>
-            <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
-            <XAxis dataKey="t" tick={{ fontSize: 10 }} minTickGap={40} />
-            <YAxis tick={{ fontSize: 10 }} allowDecimals={false} />
-            <Tooltip />
-            <Line type="monotone" dataKey="limitedPerSec" name="429/s" stroke="#d97706" dot={false} isAnimationActive={false} />
+            <CartesianGrid strokeDasharray="3 3" stroke="var(--color-chart-grid)" />
+            <XAxis dataKey="t" tick={AXIS_TICK} minTickGap={40} />
+            <YAxis tick={AXIS_TICK} allowDecimals={false} />
+            <Tooltip contentStyle={TOOLTIP_STYLE} />
+            <Line type="monotone" dataKey="limitedPerSec" name="429/s" stroke="var(--color-chart-limited)" dot={false} isAnimationActive={false} />
           </LineChart>
         </ChartCard>
       </div>

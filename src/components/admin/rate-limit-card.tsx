@@ -8,7 +8,7 @@ import type { AppRouter } from "~/server/api/root";
 import { useTRPC } from "~/trpc/client";
 import { Button } from "~/components/ui/button";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "~/components/ui/card";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { formatRate } from "./admission-format";
 import { FormAlert } from "./form-alert";
 import { parseNumber } from "./form-errors";
@@ -147,11 +147,11 @@ function RateLimitForm({ current, onSaved }: { current: RateLimits; onSaved: (li
   );
 }
 
-export function RateLimitCard({ role, initial, at }: { role: string; initial: RateLimits | undefined; at: number }) {
+export function RateLimitCard({ role }: { role: string }) {
   const trpc = useTRPC();
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   const limits = useQuery(
-    trpc.rateLimit.get.queryOptions(undefined, { refetchInterval: 10_000, initialData: initial, initialDataUpdatedAt: at }),
+    trpc.rateLimit.get.queryOptions(undefined, { refetchInterval: 10_000 }),
   );
   const canEdit = hasRole(role, "admin");
   return (

@@ -1,13 +1,19 @@
+"use client";
+
 import Link from "next/link";
+import { useQuery } from "@tanstack/react-query";
 import { ArrowRight } from "lucide-react";
+import { useTRPC } from "~/trpc/client";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "~/components/ui/card";
+import { RECENT_AUDIT_LIMIT } from "./list-settings";
 import { formatUtc } from "./format";
+import { QueryFallback } from "./query-fallback";
 
-type RecentAudit =
-  | { ok: true; items: { id: string; actor: string; action: string; target: string; createdAt: string }[] }
-  | { ok: false };
-
-export function RecentAuditCard({ result }: { result: RecentAudit }) {
+/** The newest audit rows; the overview prefetches them on the server, the browser re-reads them. */
+export function RecentAuditCard() {
+  const trpc = useTRPC();
+  const recent = useQuery(trpc.audit.list.queryOptions({ limit: RECENT_AUDIT_LIMIT }, { refetchInterval: 15_000 }));
+  const items = recent.data?.items;
   return (
     <Card aria-labelledby="recent-audit-title">
       <CardHeader className="flex-row items-start justify-between">
@@ -24,15 +30,13 @@ export function RecentAuditCard({ result }: { result: RecentAudit }) {
         </Link>
       </CardHeader>
       <CardContent>
-        {!result.ok ? (
-          <p className="text-sm text-destructive" role="alert">
-            The audit log could not be read right now.
-          </p>
-        ) : result.items.length === 0 ? (
+        {!items ? (
+          <QueryFallback what="The audit log" query={recent} />
+        ) : items.length === 0 ? (
           <p className="text-sm text-muted-foreground">No interventions recorded yet.</p>
         ) : (
           <ul className="divide-y divide-border text-sm">
-            {result.items.map((item) => (
+            {items.map((item) => (
               <li key={item.id} className="flex flex-wrap items-baseline gap-x-3 gap-y-0.5 py-2 first:pt-0 last:pb-0">
                 <time dateTime={item.createdAt} className="font-mono text-xs text-muted-foreground">
                   {formatUtc(item.createdAt)}

@@ -9,7 +9,7 @@ import { Badge } from "~/components/ui/badge";
 import { Button } from "~/components/ui/button";
 import { cn } from "~/components/ui/cn";
 import { Table, TableBody, TableCaption, TableCell, TableHead, TableHeader, TableRow } from "~/components/ui/table";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { describeError } from "./describe-error";
 import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
@@ -40,7 +40,7 @@ const actionable = (r: RefundView) => r.status === "FAILED" || r.status === "RET
 
 export function RefundsPanel({ role, initialTab }: { role: string; initialTab: RefundTab }) {
   const [tab, setTab] = useState<RefundTab>(initialTab);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   const [results, setResults] = useState<BulkResult[] | null>(null);
   const canOperate = hasRole(role, "operator");
 

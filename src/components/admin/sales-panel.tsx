@@ -11,7 +11,7 @@ import { Button } from "~/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "~/components/ui/card";
 import { Input } from "~/components/ui/input";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "~/components/ui/table";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { FormField } from "./form-field";
 import { formatUtc } from "./format";
 import { QueryFallback } from "./query-fallback";
@@ -29,7 +29,7 @@ const OPERATOR_NEEDED = "pausing, resuming or creating a sale needs the operator
 export function SalesPanel({ role }: { role: string }) {
   const trpc = useTRPC();
   const canOperate = hasRole(role, "operator");
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   const list = useInfiniteQuery({
     ...trpc.flashSale.list.infiniteQueryOptions({ limit: SALES_PAGE_SIZE }, { getNextPageParam: (p) => p.nextCursor ?? undefined }),
     refetchInterval: SALES_REFRESH_MS,
@@ -109,8 +109,11 @@ function SaleCard({ activity, canOperate, onDone }: { activity: ActivityView; ca
                 const l = live.data?.find((x) => x.itemId === i.id);
                 return (
                   <TableRow key={i.id} data-testid="sale-item">
-                    <TableCell>
-                      {i.name} <span className="break-all font-mono text-xs text-muted-foreground">{i.id}</span>
+                    <TableCell className="min-w-40">
+                      <span className="block">{i.name}</span>
+                      <span className="block max-w-64 truncate font-mono text-xs text-muted-foreground" title={i.id}>
+                        {i.id}
+                      </span>
                     </TableCell>
                     <TableCell className="text-right font-mono">
                       {i.pointsPrice} <span className="text-xs text-muted-foreground">{i.creditTypeId}</span>

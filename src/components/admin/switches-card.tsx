@@ -1,6 +1,6 @@
 "use client";
 
-import { useRef, useState } from "react";
+import { useRef } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "~/server/api/root";
@@ -8,7 +8,7 @@ import { useTRPC } from "~/trpc/client";
 import { Badge } from "~/components/ui/badge";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "~/components/ui/card";
 import { Switch } from "~/components/ui/switch";
-import { ActionNotice } from "./action-notice";
+import { ActionNotice, useActionNotice } from "./action-notice";
 import { ReasonDialog, useReasonDialog } from "./reason-dialog";
 import { QueryFallback } from "./query-fallback";
 import { hasRole } from "./roles";
@@ -48,7 +48,7 @@ function SwitchRow({ item, canEdit, onDone }: { item: SwitchView; canEdit: boole
             {item.on ? "On" : "Off"}
           </Badge>
           {item.on !== item.default ? (
-            <span className="text-xs text-amber-800">default: {onOff(item.default)}</span>
+            <span className="text-xs text-warning-text">default: {onOff(item.default)}</span>
           ) : null}
         </div>
         {canEdit ? (
@@ -96,11 +96,11 @@ function SwitchRow({ item, canEdit, onDone }: { item: SwitchView; canEdit: boole
   );
 }
 
-export function SwitchesCard({ role, initial, at }: { role: string; initial: SwitchView[] | undefined; at: number }) {
+export function SwitchesCard({ role }: { role: string }) {
   const trpc = useTRPC();
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useActionNotice();
   const switches = useQuery(
-    trpc.switch.list.queryOptions(undefined, { refetchInterval: 10_000, initialData: initial, initialDataUpdatedAt: at }),
+    trpc.switch.list.queryOptions(undefined, { refetchInterval: 10_000 }),
   );
   const canEdit = hasRole(role, "admin");
   return (

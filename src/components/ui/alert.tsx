@@ -8,8 +8,8 @@ const alertVariants = cva(
     variants: {
       variant: {
         default: "border-border bg-card text-foreground [&>svg]:text-muted-foreground",
-        destructive: "border-red-200 bg-red-50 text-red-900 [&>svg]:text-red-700",
-        warning: "border-amber-200 bg-amber-50 text-amber-950 [&>svg]:text-amber-700",
+        destructive: "border-danger-line bg-danger-soft text-danger-text [&>svg]:text-danger-icon",
+        warning: "border-warning-line bg-warning-soft text-warning-text [&>svg]:text-warning-icon",
       },
     },
     defaultVariants: { variant: "default" },

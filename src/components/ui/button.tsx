@@ -10,7 +10,7 @@ export const buttonVariants = cva(
       variant: {
         default: "bg-primary text-primary-foreground hover:bg-primary/90",
         outline: "border border-input bg-background hover:bg-muted",
-        secondary: "bg-muted text-foreground hover:bg-zinc-200",
+        secondary: "bg-muted text-foreground hover:bg-muted-strong",
         ghost: "hover:bg-muted",
         destructive: "bg-destructive text-destructive-foreground hover:bg-destructive/90",
       },
