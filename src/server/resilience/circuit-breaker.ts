@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { Result } from "ioredis";
 import { z } from "zod";
 import type { Deps } from "~/server/infra/deps";
+import { systemClock, type Clock } from "~/server/infra/clock";
 import type { Redis } from "~/server/infra/redis";
 import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
 import { mapDbError } from "~/server/infra/db";
@@ -117,6 +118,16 @@ type Reply = {
 
 type Op = "admit" | "record" | "peek" | "reset";
 
+/**
+ * The time a breaker decision is made at: with the system clock, the Redis
+ * server's (the script reads it), so a process whose clock is off — skewed,
+ * stepped by NTP — cannot half-open a breaker early or hold it open late for
+ * the others; an injected clock (tests) is passed as it is.
+ */
+function breakerNow(clock: Clock): number | "" {
+  return clock === systemClock ? "" : clock.nowMs();
+}
+
 export function circuitConfigOf(live: LiveSettings): CircuitConfig {
   return { ...DEFAULT_CIRCUIT_CONFIG, ...live.get(circuitConfigSetting).value };
 }
@@ -136,7 +147,7 @@ async function runScript(
     state,
     errors,
     op,
-    deps.clock.nowMs(),
+    breakerNow(deps.clock),
     cfg.errorThreshold,
     cfg.windowMs,
     cfg.openMs,

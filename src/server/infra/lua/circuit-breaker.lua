@@ -6,7 +6,10 @@
 --          forced, forcedBy, forcedReason, forceVersion}
 -- KEYS[2]  sorted set of infrastructure failures (score = ms), the sliding window
 -- ARGV     1 op: admit | record | peek | reset
---          2 now (ms, from the caller's injected clock)
+--          2 now (ms): '' = the Redis server's clock (production: every instance
+--            reads the same clock, so instances whose clocks disagree still agree
+--            on when a breaker opened and when it may half-open); a number = the
+--            caller's injected clock (tests drive time with it)
 --          3 errorThreshold  4 windowMs  5 openMs  6 halfOpenMs  7 probeRatio
 --          8 forcedVersion: version of the forced-state record (Postgres) the
 --            caller knows; 9 forcedState ('' = automatic); 10 forcedBy; 11 forcedReason
@@ -16,6 +19,10 @@
 --           forced 0|1, forcedBy, forcedReason, transitions "FROM>TO,…"}
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local threshold = tonumber(ARGV[3])
 local windowMs = tonumber(ARGV[4])
 local openMs = tonumber(ARGV[5])
