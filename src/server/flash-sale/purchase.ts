@@ -141,7 +141,14 @@ async function purchaseOnce(deps: Deps, req: PurchaseRequest, caller: CallerInfo
       operationType: "flashSale.purchase",
       eventType: "flashSale.ordered",
       request: { userId: req.userId, creditTypeId: item.creditTypeId, amount: item.price, businessCode: PURCHASE_BUSINESS_CODE, businessId: orderId },
-      caller,
+      // No X-Request-Id record in the debit's transaction: until the step below
+      // has passed, the purchase can still be undone (cancelPurchase), and a
+      // repeat of the id arriving in between would be served that record — a
+      // success taken back a moment later. The replay middleware records the
+      // answer once it is final. A purchase needs no record to apply once: one
+      // order per buyer and item is a unique key, and a retry after a crash
+      // finds the order and answers it.
+      caller: { ...caller, record: null },
       purchase: { orderId, activityId: req.activityId, itemId: req.itemId },
     },
     { waitMs: Math.max(deps.env.LOCK_WAIT_MS, deps.env.DB_TX_TIMEOUT_MS) },
@@ -161,7 +168,7 @@ async function purchaseOnce(deps: Deps, req: PurchaseRequest, caller: CallerInfo
   try {
     await deps.failpoints.hit("flashSale.afterDebit");
   } catch (e) {
-    await cancelPurchase(deps, req, order, caller, e);
+    await cancelPurchase(deps, req, order, e);
     throw new AppError("UNAVAILABLE", "the purchase could not be completed; the points paid are being refunded", { retryAfterMs: 1000, cause: e });
   }
   // Postgres has the order: a confirm that fails is repaired by the sweep and reconciliation.
@@ -205,11 +212,11 @@ async function existingOrder(deps: Deps, req: PurchaseRequest): Promise<Purchase
  * A purchase that failed after its debit committed: in one transaction, the
  * order goes, the unit is unsold, the debit's refund is queued (the refund
  * worker gives the points back exactly once) and the operation records the
- * failure; its X-Request-Id record goes too, so a retry runs again rather
- * than replaying a success that was undone. Then the unit goes back to Redis.
+ * failure (the X-Request-Id has no record yet: a retry runs again). Then the
+ * unit goes back to Redis.
  * If this transaction cannot commit, the purchase stands as it committed.
  */
-async function cancelPurchase(deps: Deps, req: PurchaseRequest, order: PurchaseOutcome, caller: CallerInfo, cause: unknown): Promise<void> {
+async function cancelPurchase(deps: Deps, req: PurchaseRequest, order: PurchaseOutcome, cause: unknown): Promise<void> {
   const now = deps.clock.now();
   const reason = cause instanceof Error ? cause.message : String(cause);
   await sqlOf(deps.db).transaction(async (q) => {
@@ -229,18 +236,10 @@ async function cancelPurchase(deps: Deps, req: PurchaseRequest, order: PurchaseO
       `UPDATE operations SET status = 'failed', result = NULL, error_code = 'UNAVAILABLE', error_message = $2, finished_at = $3 WHERE id = $1::uuid`,
       [order.operationId, `the purchase failed after its debit (${reason.slice(0, 300)}); the points are refunded`, now],
     );
-    if (caller.record) {
-      await q(`DELETE FROM request_records WHERE principal = $1 AND request_id = $2 AND operation_id = $3::uuid`, [
-        caller.record.principal,
-        caller.record.requestId,
-        order.operationId,
-      ]);
-    }
   }).catch((err: unknown) => {
     deps.log.error({ err, orderId: order.orderId }, "could not cancel a purchase that failed after its debit; the order stands");
     throw err;
   });
-  if (caller.record) caller.record.recorded = null;
   await giveBack(deps, req);
   deps.log.warn({ orderId: order.orderId, itemId: req.itemId, userId: req.userId, err: cause }, "purchase failed after its debit: order cancelled, refund queued");
 }

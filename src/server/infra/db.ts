@@ -42,6 +42,12 @@ export function createDb(opts: DbOptions): Db {
   // Every round of database work takes a connection: how often the process goes to PostgreSQL at all.
   const checkouts = counterOf(getMetrics().registry, "fp_db_checkouts_total", "PostgreSQL connections taken from the pool (each query or transaction takes one)", []);
   pool.on("acquire", () => checkouts.inc());
+  // An idle connection the server ended (a restart, pg_terminate_backend, a
+  // dropped network) is reported here; the pool has already discarded it and
+  // the next checkout opens a new one. Without a listener, Node would treat
+  // the event as an uncaught error and end the process.
+  const idleLost = counterOf(getMetrics().registry, "fp_db_idle_connections_lost_total", "idle PostgreSQL connections the server ended (discarded by the pool)", []);
+  pool.on("error", () => idleLost.inc());
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const db = new PrismaClient({
     adapter,
