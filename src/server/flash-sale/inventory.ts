@@ -144,17 +144,26 @@ export type ItemSnapshot = {
   creditTypeId: string;
   stock: number;
   buyers: string[] | null;
+  /**
+   * The Redis server's clock minus this process's, as read with the item: the
+   * gate judges a sale's window by Redis' clock, and a process that answers
+   * from its cache must judge it the same way, whatever its own clock says.
+   */
+  clockOffsetMs: number;
 };
 
 /** One pipelined read of an item's meta and stock (and buyers, when asked); null when it is not warmed. */
 export async function readItem(redis: Redis, itemId: string, withBuyers: boolean): Promise<ItemSnapshot | null> {
   const k = itemKeys(itemId);
-  const [meta, stock, buyers] = await Promise.all([
+  const asked = Date.now();
+  const [meta, stock, buyers, [seconds, micros]] = await Promise.all([
     redis.hgetall(k.meta),
     redis.get(k.stock),
     withBuyers ? redis.smembers(k.buyers) : Promise.resolve(null),
+    redis.time(),
   ]);
   if (!meta.activityId || stock === null) return null;
+  const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   return {
     activityId: meta.activityId,
     startsAt: Number(meta.startsAt),
@@ -164,6 +173,7 @@ export async function readItem(redis: Redis, itemId: string, withBuyers: boolean
     creditTypeId: meta.creditTypeId ?? "",
     stock: Number(stock),
     buyers,
+    clockOffsetMs: redisNow - Math.round((asked + Date.now()) / 2),
   };
 }
 

@@ -43,7 +43,7 @@ function purchaseMetrics(metrics: Metrics) {
 export async function answerFromCache(deps: Deps, req: PurchaseRequest): Promise<AppError | null> {
   const item = await itemCache(deps).get(req.itemId).catch(() => null);
   if (!item) return null;
-  const refusal = refusalOf(item, req, deps.clock.nowMs());
+  const refusal = refusalOf(item, req, deps.clock.nowMs() + item.clockOffsetMs);
   if (refusal) return refusal;
   if (item.soldOut && !item.knownBuyers.has(req.userId)) return new AppError("SOLD_OUT", "this item is sold out");
   return null;
@@ -98,7 +98,7 @@ async function purchaseOnce(deps: Deps, req: PurchaseRequest, caller: CallerInfo
     const activity = await deps.db.flashSaleActivity.findUnique({ where: { id: req.activityId }, select: { id: true } });
     throw activity ? new AppError("ITEM_NOT_FOUND", `no item ${req.itemId}`) : new AppError("ACTIVITY_NOT_FOUND", `no activity ${req.activityId}`);
   }
-  const refusal = refusalOf(item, req, deps.clock.nowMs());
+  const refusal = refusalOf(item, req, deps.clock.nowMs() + item.clockOffsetMs);
   if (refusal) throw refusal;
   // Flagged while this call waited for admission: no need to ask the gate.
   if (item.soldOut && !item.knownBuyers.has(req.userId)) throw new AppError("SOLD_OUT", "this item is sold out");
