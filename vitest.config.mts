@@ -22,7 +22,7 @@ export default defineConfig({
           name: "unit",
           environment: "node",
           include: ["src/**/*.test.ts"],
-          exclude: ["src/**/*.int.test.ts", "src/generated/**"],
+          exclude: ["src/**/*.int.test.ts", "src/**/*.sim.test.ts", "src/generated/**"],
         },
       },
       {
@@ -38,6 +38,24 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Files share that database: run them one at a time so no test sees
           // another file's rows half-way (2 cores anyway).
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The seeded simulation (src/test/sim/): a database and a
+          // redis-server of its own. The integration global setup provides
+          // what createOwnDatabase and createTestDeps read (the run's shared
+          // database itself goes unused).
+          name: "sim",
+          environment: "node",
+          include: ["src/**/*.sim.test.ts"],
+          exclude: ["src/generated/**"],
+          globalSetup: ["src/test/global-setup.ts"],
+          // SIM_STEPS decides how long a run takes (the soak, over an hour).
+          testTimeout: 6 * 3_600_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

@@ -62,6 +62,9 @@ step "typecheck" npm run -s typecheck
 step "lint" npm run -s lint
 step "unit" npm run -s test:unit
 step "integration" npm run -s test:int
+# The seeded simulation: two instances, faults, invariants after every step
+# (prints SEED=<n>; replay a failure with SEED=<n> npm run test:sim).
+step "simulation" npm run -s test:sim
 step "build" npm run -s build
 step "e2e" npm run -s test:e2e
 
