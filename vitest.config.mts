@@ -22,7 +22,7 @@ export default defineConfig({
           name: "unit",
           environment: "node",
           include: ["src/**/*.test.ts"],
-          exclude: ["src/**/*.int.test.ts", "src/**/*.sim.test.ts", "src/generated/**"],
+          exclude: ["src/**/*.int.test.ts", "src/**/*.sim.test.ts", "src/**/*.drill.test.ts", "src/generated/**"],
         },
       },
       {
@@ -55,6 +55,22 @@ export default defineConfig({
           globalSetup: ["src/test/global-setup.ts"],
           // SIM_STEPS decides how long a run takes (the soak, over an hour).
           testTimeout: 6 * 3_600_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Fault drills (src/test/drills/): the production build as processes,
+          // each drill with its own database, redis-server (and PostgreSQL
+          // cluster when it crashes one); one drill at a time.
+          name: "faults",
+          environment: "node",
+          include: ["src/**/*.drill.test.ts"],
+          exclude: ["src/generated/**"],
+          globalSetup: ["src/test/global-setup.ts"],
+          testTimeout: 180_000,
           hookTimeout: 120_000,
           fileParallelism: false,
         },

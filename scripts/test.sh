@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command (`npm test`, and CI through .ci/run): schema drift, types,
 # lint, unit, integration (own throw-away database + Redis prefix), production
-# build, then Playwright against that build (own database + prefix too).
+# build, fault drills against that build, then Playwright against it (own
+# database + prefix too).
 # Fails fast at the first red step. Needs PostgreSQL and Redis running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,9 @@ step "integration" npm run -s test:int
 # (prints SEED=<n>; replay a failure with SEED=<n> npm run test:sim).
 step "simulation" npm run -s test:sim
 step "build" npm run -s build
+# Fault drills against that build: its servers and worker as processes (own
+# databases, redis-servers and a PostgreSQL cluster of their own).
+step "faults" npm run -s test:faults
 step "e2e" npm run -s test:e2e
 
 printf '\n\033[32mOK\033[0m all %s steps passed in %ss: %s\n' "${#passed[@]}" "$((SECONDS - started))" "${passed[*]}"
