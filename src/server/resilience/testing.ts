@@ -1,6 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Db } from "~/server/infra/db";
+import type { Deps } from "~/server/infra/deps";
+import { circuitConfigSetting } from "./circuit-breaker";
+import { updateSetting } from "./settings-update";
 
 /**
  * Test support for admission control (integration only; imports nothing of
@@ -9,6 +12,21 @@ import type { Db } from "~/server/infra/db";
 /** Settings rows back to "none" (defaults), so other test files see the env's limits. */
 export async function clearSettings(db: Db): Promise<void> {
   await db.setting.deleteMany({});
+}
+
+/**
+ * Breakers that stay in play but open for a second rather than 30 (audited as
+ * `who`): for runs that inject fault after fault, so one burst does not
+ * silence the rest of the run.
+ */
+export async function setQuickBreakers(deps: Deps, who: string): Promise<void> {
+  await updateSetting(deps, circuitConfigSetting, {
+    actor: { email: `${who}@test.local`, role: "admin" },
+    action: "circuit.config",
+    target: "circuits",
+    reason: `${who}: breakers that recover within a second`,
+    change: () => ({ errorThreshold: 30, windowMs: 2000, openMs: 1000, halfOpenMs: 1000, probeRatio: 0.5 }),
+  });
 }
 
 export type Webhook = { url: string; bodies: unknown[]; close: () => Promise<void> };

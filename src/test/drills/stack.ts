@@ -8,8 +8,7 @@ import type { Env } from "~/server/infra/env";
 import { grantCredits } from "~/server/credit/grant";
 import { NO_RATE_LIMIT, sparePort, startOwnRedis, type OwnRedis } from "~/server/credit/testing";
 import { createActivity } from "~/server/flash-sale/activities";
-import { circuitConfigSetting } from "~/server/resilience/circuit-breaker";
-import { updateSetting } from "~/server/resilience/settings-update";
+import { setQuickBreakers } from "~/server/resilience/testing";
 import { startOwnPostgres, type OwnPostgres } from "./own-postgres";
 import { assertBuilt, startBuiltServer, startBuiltWorker, type BuiltProcess } from "./processes";
 
@@ -120,14 +119,7 @@ export class Stack {
     try {
       await ensureCreditType(deps, this.creditTypeId);
       this.apiKey = await makeApiKey(deps);
-      // Breakers stay in play but recover within a second, so one fault does not silence the rest of a drill.
-      await updateSetting(deps, circuitConfigSetting, {
-        actor: { email: "drill@test.local", role: "admin" },
-        action: "circuit.config",
-        target: "circuits",
-        reason: "drill: breakers that recover within a second",
-        change: () => ({ errorThreshold: 30, windowMs: 2000, openMs: 1000, halfOpenMs: 1000, probeRatio: 0.5 }),
-      });
+      await setQuickBreakers(deps, "drill");
       const tag = randomBytes(3).toString("hex");
       this.users = Array.from({ length: userCount }, (_, i) => `drill-${tag}-${i}`);
       await Promise.all(

@@ -7,8 +7,7 @@ import type { Env } from "~/server/infra/env";
 import type { RunningServer } from "~/server/http/server";
 import { grantCredits } from "~/server/credit/grant";
 import { NO_RATE_LIMIT, startOwnRedis, type OwnRedis } from "~/server/credit/testing";
-import { circuitConfigSetting } from "~/server/resilience/circuit-breaker";
-import { updateSetting } from "~/server/resilience/settings-update";
+import { setQuickBreakers } from "~/server/resilience/testing";
 import { INSTANCE_NAMES, type Instance } from "./steps";
 
 /**
@@ -106,15 +105,7 @@ export async function createWorld(opts: { users: readonly string[]; runTag: stri
     const a = instances[0].deps;
     const creditTypeId = await ensureCreditType(a, "points");
     const apiKey = await makeApiKey(a);
-    // The breakers stay in play, but open for a second rather than 30: a
-    // burst of faults must not silence the rest of the run.
-    await updateSetting(a, circuitConfigSetting, {
-      actor: { email: "sim@test.local", role: "admin" },
-      action: "circuit.config",
-      target: "circuits",
-      reason: "simulation: breakers that recover within a second",
-      change: () => ({ errorThreshold: 30, windowMs: 2000, openMs: 1000, halfOpenMs: 1000, probeRatio: 0.5 }),
-    });
+    await setQuickBreakers(a, "simulation");
     for (const userId of opts.users) {
       await grantCredits(a, { userId, creditTypeId, amount: OPENING_BALANCE, businessCode: "sim.open", businessId: userId }, { principal: null, requestId: null });
     }
