@@ -48,6 +48,7 @@ async function main(argv: string[]): Promise<void> {
     statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
     txTimeoutMs: env.DB_TX_TIMEOUT_MS,
     applicationName: "flashpoints-cli",
+    pooler: env.DB_POOLER,
   });
   try {
     switch (command) {

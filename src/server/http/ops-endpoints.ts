@@ -40,7 +40,12 @@ export function createHealth(deps: Deps, state: { draining: boolean }): () => Pr
       probe(() => deps.redis.ping(), 1000),
     ]);
     const ok = postgres === "up" && redis === "up";
-    return { status: ok ? 200 : 503, body: { status: ok ? "ok" : "degraded", postgres, redis } };
+    // A replica that is behind or gone costs nothing but where reads run: it
+    // is reported, never a reason to take this instance out of the balancer.
+    const replica = deps.reads.state();
+    const body: Record<string, string> = { status: ok ? "ok" : "degraded", postgres, redis };
+    if (replica.configured) body.replica = replica.serving ? "up" : replica.lastError ? "down" : "lagging";
+    return { status: ok ? 200 : 503, body };
   };
   return async () => {
     if (state.draining) return { status: 503, body: { status: "draining" } };

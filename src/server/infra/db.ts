@@ -21,6 +21,14 @@ export type DbOptions = {
   statementTimeoutMs: number;
   txTimeoutMs: number;
   applicationName?: string;
+  /**
+   * `pgbouncer`: `url` is a PgBouncer pool in transaction mode. It refuses
+   * unknown startup parameters and hands each transaction to whichever server
+   * connection is free, so the time limits are not sent at connect (PgBouncer's
+   * `connect_query` sets them on its server connections) and statements are
+   * never prepared under a name (sql.ts).
+   */
+  pooler?: "none" | "pgbouncer";
 };
 
 /**
@@ -34,8 +42,12 @@ export function createDb(opts: DbOptions): Db {
     max: opts.poolMax,
     connectionTimeoutMillis: opts.poolWaitMs,
     idleTimeoutMillis: 30_000,
-    statement_timeout: opts.statementTimeoutMs,
-    idle_in_transaction_session_timeout: Math.max(opts.txTimeoutMs * 2, 10_000),
+    ...(opts.pooler === "pgbouncer"
+      ? {}
+      : {
+          statement_timeout: opts.statementTimeoutMs,
+          idle_in_transaction_session_timeout: Math.max(opts.txTimeoutMs * 2, 10_000),
+        }),
     application_name: opts.applicationName ?? "flashpoints",
   });
   releaseDeadConnections(pool);
@@ -53,11 +65,11 @@ export function createDb(opts: DbOptions): Db {
     adapter,
     transactionOptions: { maxWait: opts.poolWaitMs, timeout: opts.txTimeoutMs },
   });
-  pools.set(db, { pool, txTimeoutMs: opts.txTimeoutMs });
+  pools.set(db, { pool, txTimeoutMs: opts.txTimeoutMs, namedStatements: opts.pooler !== "pgbouncer" });
   return db;
 }
 
-const pools = new WeakMap<Db, { pool: pg.Pool; txTimeoutMs: number }>();
+const pools = new WeakMap<Db, { pool: pg.Pool; txTimeoutMs: number; namedStatements: boolean }>();
 
 /**
  * The pg pool beneath a client made by `createDb`: the same connections,
@@ -67,6 +79,11 @@ export function poolOf(db: Db): pg.Pool {
   const entry = pools.get(db);
   if (!entry) throw new Error("this database client was not made by createDb");
   return entry.pool;
+}
+
+/** Whether statements may be prepared under a name (not behind a transaction-mode pooler). */
+export function namedStatementsOf(db: Db): boolean {
+  return pools.get(db)?.namedStatements ?? true;
 }
 
 /** The transaction time limit a client made by `createDb` was given. */
@@ -111,6 +128,7 @@ const RETRYABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P20
 const RETRYABLE_SQLSTATES = new Set([
   "57014", // statement timeout / cancelled
   "57P01", // admin shutdown (pg_terminate_backend)
+  "57P03", // cannot connect now (starting up, shutting down, a replica not yet consistent)
   "40001", // serialization failure
   "40P01", // deadlock
   "08000", // connection exception

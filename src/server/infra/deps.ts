@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "./logger";
 import { Failpoints } from "./failpoints";
 import { getMetrics, type Metrics } from "./metrics";
 import { LiveSettings } from "./live-settings";
+import { primaryOnly, replicaRouter, type ReadRouter } from "./replica";
 
 /**
  * Everything a domain function may need, passed explicitly. The HTTP server,
@@ -14,7 +15,10 @@ import { LiveSettings } from "./live-settings";
  */
 export type Deps = {
   env: Env;
+  /** The primary: every write, and every read that decides something. */
   db: Db;
+  /** Reads that tolerate lag (history, lists): the replica while it is fresh enough, else the primary. */
+  reads: ReadRouter;
   redis: Redis;
   clock: Clock;
   log: Logger;
@@ -35,12 +39,30 @@ export function createDeps(env: Env, overrides: Partial<Omit<Deps, "env">> = {},
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
       txTimeoutMs: env.DB_TX_TIMEOUT_MS,
       applicationName: name,
+      pooler: env.DB_POOLER,
     });
+  const reads =
+    overrides.reads ??
+    (env.DATABASE_REPLICA_URL
+      ? replicaRouter({
+          primary: db,
+          replica: createDb({
+            url: env.DATABASE_REPLICA_URL,
+            poolMax: env.DB_POOL_MAX,
+            poolWaitMs: env.DB_POOL_WAIT_MS,
+            statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+            txTimeoutMs: env.DB_TX_TIMEOUT_MS,
+            applicationName: `${name}-replica-reads`,
+          }),
+          maxLagMs: env.REPLICA_MAX_LAG_MS,
+        })
+      : primaryOnly(db));
   return {
     env,
     log,
     clock: overrides.clock ?? systemClock,
     db,
+    reads,
     redis:
       overrides.redis ??
       createRedis({
@@ -65,5 +87,5 @@ export function getDeps(): Deps {
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
-  await Promise.allSettled([deps.db.$disconnect(), deps.redis.quit().catch(() => deps.redis.disconnect())]);
+  await Promise.allSettled([deps.reads.close(), deps.db.$disconnect(), deps.redis.quit().catch(() => deps.redis.disconnect())]);
 }

@@ -18,6 +18,22 @@ export const envSchema = {
     .url()
     .refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL")
     .describe("PostgreSQL URL"),
+  DB_POOLER: z
+    .enum(["none", "pgbouncer"])
+    .default("none")
+    .describe(
+      "`pgbouncer`: `DATABASE_URL` is a PgBouncer pool in transaction mode, so statements go unnamed (no server-side prepared statements) and the statement and idle-in-transaction time limits are PgBouncer's `connect_query` (or the role's settings), not the connection's",
+    ),
+  DATABASE_REPLICA_URL: z
+    .url()
+    .refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL")
+    .optional()
+    .describe(
+      "a streaming replica of `DATABASE_URL`'s database: reads that tolerate lag (ledger history, dashboard lists, activity listing) go there while it is within `REPLICA_MAX_LAG_MS`; unset, everything reads the primary",
+    ),
+  REPLICA_MAX_LAG_MS: int(1_000, 0, 600_000).describe(
+    "the most a replica may be behind the primary and still serve reads; further behind, stopped or unreachable, those reads go to the primary",
+  ),
   REDIS_URL: z
     .url()
     .refine((u) => /^rediss?:\/\//.test(u), "must be a redis:// URL")

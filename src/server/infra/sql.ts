@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { AppError } from "./app-error";
-import { poolOf, txTimeoutOf, type Db, type Tx } from "./db";
+import { namedStatementsOf, poolOf, txTimeoutOf, type Db, type Tx } from "./db";
 
 /**
  * Hand-written set-based statements (the balance engine's) run through a
@@ -18,8 +18,8 @@ export type Query = <T = Record<string, unknown>>(text: string | Statement, valu
 export type Statement = { name: string; text: string };
 
 const textOf = (s: string | Statement): string => (typeof s === "string" ? s : s.text);
-const pgQuery = (s: string | Statement, values?: readonly unknown[]): pg.QueryConfig =>
-  typeof s === "string" ? { text: s, values: values as unknown[] | undefined } : { name: s.name, text: s.text, values: values as unknown[] | undefined };
+const queryConfig = (named: boolean) => (s: string | Statement, values?: readonly unknown[]): pg.QueryConfig =>
+  typeof s === "string" || !named ? { text: textOf(s), values: values as unknown[] | undefined } : { name: s.name, text: s.text, values: values as unknown[] | undefined };
 
 export type SqlRunner = {
   /** One statement on its own (autocommit). */
@@ -34,7 +34,10 @@ export type SqlRunner = {
  * instead of committed late (each statement is bounded by the pool's
  * statement timeout; this bounds the whole, pauses of the process included).
  */
-export function pgRunner(pool: pg.Pool, opts: { txTimeoutMs: number }): SqlRunner {
+export function pgRunner(pool: pg.Pool, opts: { txTimeoutMs: number; namedStatements?: boolean }): SqlRunner {
+  // Behind a transaction-mode pooler a name prepared on one server connection
+  // is unknown on the next: every statement goes unnamed (parsed each time).
+  const pgQuery = queryConfig(opts.namedStatements ?? true);
   const query: Query = async <T>(text: string | Statement, values?: readonly unknown[]) =>
     (await pool.query(pgQuery(text, values))).rows as T[];
   return {
@@ -90,7 +93,7 @@ const runners = new WeakMap<Db, SqlRunner>();
 export function sqlOf(db: Db): SqlRunner {
   let r = runners.get(db);
   if (!r) {
-    r = pgRunner(poolOf(db), { txTimeoutMs: txTimeoutOf(db) });
+    r = pgRunner(poolOf(db), { txTimeoutMs: txTimeoutOf(db), namedStatements: namedStatementsOf(db) });
     runners.set(db, r);
   }
   return r;

@@ -22,5 +22,5 @@ export const auditRouter = createTRPCRouter({
         .strict()
         .default({ limit: 20 }),
     )
-    .query(({ ctx, input }) => listAudit(ctx.deps.db, input)),
+    .query(({ ctx, input }) => ctx.deps.reads.run((db) => listAudit(db, input))),
 });

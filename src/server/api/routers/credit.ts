@@ -59,5 +59,5 @@ export const creditRouter = createTRPCRouter({
   ledger: readProcedure
     .input(ZLedgerQuerySchema)
     .use(requireSwitch("ledgerReads"))
-    .query(({ ctx, input }) => listLedger(ctx.deps.db, input)),
+    .query(({ ctx, input }) => ctx.deps.reads.run((db) => listLedger(db, input))),
 });

@@ -64,7 +64,7 @@ export const flashSaleRouter = createTRPCRouter({
 
   list: readProcedure
     .input(z.object({ status: z.enum(ACTIVITY_STATUSES).optional(), ...ZPageFields }).strict().default({ limit: 20 }))
-    .query(({ ctx, input }) => listActivities(ctx.deps, input)),
+    .query(({ ctx, input }) => ctx.deps.reads.run((db) => listActivities({ db, clock: ctx.deps.clock }, input))),
 
   /** The reconciler's reports (Redis set right from Postgres), newest first; optionally of one sale. */
   repairs: readProcedure

@@ -10,7 +10,7 @@ export const REFUND_STATUSES = ["PENDING", "RETRYING", "SUCCEEDED", "FAILED", "R
 export const refundRouter = createTRPCRouter({
   list: viewerProcedure
     .input(z.object({ status: z.enum(REFUND_STATUSES).optional(), ...ZPageFields }).strict().default({ limit: 20 }))
-    .query(({ ctx, input }) => listRefunds(ctx.deps.db, input)),
+    .query(({ ctx, input }) => ctx.deps.reads.run((db) => listRefunds(db, input))),
 
   retry: operatorProcedure
     .input(z.object({ refundId: ZUuid, reason: z.string().trim().min(3).max(500) }).strict())
