@@ -42,8 +42,18 @@ function run(bin: string, args: string[]): string {
   }
 }
 
-function server(role: PgServer["role"], dataDir: string, port: number, socketDir: string, extra: string[]): PgServer {
+const SETTINGS: Record<PgServer["role"], string[]> = {
+  // WAL kept for one streaming replica; connections enough for pooled clients and tests.
+  primary: ["-c wal_level=replica", "-c max_wal_senders=4", "-c wal_keep_size=256MB", "-c max_connections=200"],
+  replica: ["-c hot_standby=on", "-c max_connections=200", "-c hot_standby_feedback=on"],
+};
+
+/** The server of `role` whose data lives in `<dir>/pg-<role>` (made or not yet). */
+export function pgServer(role: PgServer["role"], dir: string, port: number): PgServer {
   const bin = postgresBinDir();
+  const dataDir = path.join(dir, `pg-${role}`);
+  const socketDir = dir;
+  const extra = SETTINGS[role];
   // fsync off: the topology is for this machine's tests and measurements; a
   // crash of a server still loses nothing it acknowledged to its clients.
   const options = [`-p ${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${socketDir}`, "-c fsync=off", ...extra].join(" ");
@@ -67,16 +77,10 @@ function server(role: PgServer["role"], dataDir: string, port: number, socketDir
   };
 }
 
-/** A new primary: WAL kept for one streaming replica, connections enough for pooled clients and tests. */
+/** A new primary in `<dir>/pg-primary`. */
 export async function createPrimary(dir: string, port: number): Promise<PgServer> {
-  const dataDir = path.join(dir, "pg-primary");
-  run(path.join(postgresBinDir(), "initdb"), ["-D", dataDir, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
-  const primary = server("primary", dataDir, port, dir, [
-    "-c wal_level=replica",
-    "-c max_wal_senders=4",
-    "-c wal_keep_size=256MB",
-    "-c max_connections=200",
-  ]);
+  const primary = pgServer("primary", dir, port);
+  run(path.join(postgresBinDir(), "initdb"), ["-D", primary.dataDir, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   primary.start();
   await waitUntilAnswers(primary.adminUrl);
   return primary;
@@ -88,12 +92,11 @@ export async function createPrimary(dir: string, port: number): Promise<PgServer
  * standby that serves reads.
  */
 export async function createReplica(dir: string, port: number, primary: PgServer): Promise<PgServer> {
-  const dataDir = path.join(dir, "pg-replica");
+  const replica = pgServer("replica", dir, port);
   run(path.join(postgresBinDir(), "pg_basebackup"), [
     "-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres",
-    "-D", dataDir, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
+    "-D", replica.dataDir, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
   ]);
-  const replica = server("replica", dataDir, port, dir, ["-c hot_standby=on", "-c max_connections=200", "-c hot_standby_feedback=on"]);
   replica.start();
   await waitUntilAnswers(replica.adminUrl);
   return replica;

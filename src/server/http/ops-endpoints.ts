@@ -35,14 +35,14 @@ export const HEALTH_CACHE_MS = 1_000;
 export function createHealth(deps: Deps, state: { draining: boolean }): () => Promise<Health> {
   let cached: { at: number; value: Promise<Health> } | undefined;
   const check = async (): Promise<Health> => {
-    const [postgres, redis] = await Promise.all([
+    const [postgres, redis, replica] = await Promise.all([
       probe(() => deps.db.$queryRaw`SELECT 1`, 1500),
       probe(() => deps.redis.ping(), 1000),
+      deps.reads.check(),
     ]);
     const ok = postgres === "up" && redis === "up";
     // A replica that is behind or gone costs nothing but where reads run: it
     // is reported, never a reason to take this instance out of the balancer.
-    const replica = deps.reads.state();
     const body: Record<string, string> = { status: ok ? "ok" : "degraded", postgres, redis };
     if (replica.configured) body.replica = replica.serving ? "up" : replica.lastError ? "down" : "lagging";
     return { status: ok ? 200 : 503, body };

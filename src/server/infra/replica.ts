@@ -12,8 +12,10 @@ import { mapDbError, poolOf, type Db } from "./db";
 export type ReadRouter = {
   /** Runs `read` on the replica when it is fresh enough, else on the primary; a replica that fails mid-read is left for the primary. */
   run<T>(read: (db: Db) => Promise<T>): Promise<T>;
-  /** What the last probe found (for health and the dashboard). */
+  /** What the last probe found. */
   state(): ReplicaState;
+  /** Measures now, then reports (health checks: at most once a second). */
+  check(): Promise<ReplicaState>;
   close(): Promise<void>;
 };
 
@@ -23,7 +25,8 @@ export type ReplicaState =
 
 /** No replica: every read is the primary's. */
 export function primaryOnly(primary: Db): ReadRouter {
-  return { run: (read) => read(primary), state: () => ({ configured: false }), close: async () => {} };
+  const state = (): ReplicaState => ({ configured: false });
+  return { run: (read) => read(primary), state, check: async () => state(), close: async () => {} };
 }
 
 export type ReplicaOptions = {
@@ -140,8 +143,14 @@ export function replicaRouter(opts: ReplicaOptions): ReadRouter {
         return read(opts.primary);
       }
     },
-    state: () => {
-      maybeProbe();
+    state: () => ({ configured: true, serving: fresh() === "ok", lagMs: lagMs(), lastError }),
+    async check() {
+      // Bounded: a replica that hangs must not slow the health check down
+      // (a slow health check takes the instance out of the balancer).
+      probing ??= probe().finally(() => (probing = null));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([probing, new Promise((r) => (timer = setTimeout(r, 500)))]);
+      clearTimeout(timer);
       return { configured: true, serving: fresh() === "ok", lagMs: lagMs(), lastError };
     },
     async close() {

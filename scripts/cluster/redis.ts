@@ -1,0 +1,77 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { Redis } from "ioredis";
+import { sparePort, startDetached, stopProcess, waitFor, type ProcessEntry } from "./processes";
+
+/**
+ * The topology's Redis: a 3-master Redis Cluster (slots split evenly, no
+ * replicas: nothing in Redis is the truth, PostgreSQL is) or one redis-server.
+ * Neither keeps anything on disk.
+ */
+export type RedisTopology = {
+  mode: "cluster" | "single";
+  nodes: { port: number; pid: number }[];
+  /** What the service is given: REDIS_CLUSTER_NODES, or REDIS_URL. */
+  env: Record<string, string>;
+};
+
+function serverArgs(port: number, dir: string, cluster: boolean): string[] {
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
+  if (cluster) args.push("--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", "2000");
+  return args;
+}
+
+async function answers(port: number): Promise<boolean> {
+  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === "PONG";
+  } finally {
+    probe.disconnect();
+  }
+}
+
+async function clusterOk(port: number): Promise<boolean> {
+  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    const info = (await probe.call("CLUSTER", "INFO")) as string;
+    return /cluster_state:ok/.test(info) && /cluster_known_nodes:3/.test(info);
+  } finally {
+    probe.disconnect();
+  }
+}
+
+export async function startRedis(mode: "cluster" | "single", dir: string): Promise<RedisTopology> {
+  const count = mode === "cluster" ? 3 : 1;
+  const nodes: RedisTopology["nodes"] = [];
+  const started: ProcessEntry[] = [];
+  try {
+    for (let i = 1; i <= count; i++) {
+      const port = await sparePort();
+      const nodeDir = path.join(dir, `redis-${i}`);
+      mkdirSync(nodeDir, { recursive: true });
+      const p = startDetached(`redis-${i}`, "redis-server", serverArgs(port, nodeDir, mode === "cluster"), { log: path.join(nodeDir, "redis.log") });
+      started.push(p);
+      nodes.push({ port, pid: p.pid });
+    }
+    for (const n of nodes) await waitFor(`redis-server on ${n.port}`, () => answers(n.port), 20_000);
+    if (mode === "single") return { mode, nodes, env: { REDIS_URL: `redis://127.0.0.1:${nodes[0]!.port}` } };
+    execFileSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", "0", "--cluster-yes"], {
+      stdio: "pipe",
+      timeout: 30_000,
+    });
+    for (const n of nodes) await waitFor(`Redis Cluster state on ${n.port}`, () => clusterOk(n.port), 30_000);
+    return { mode, nodes, env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(",") } };
+  } catch (e) {
+    await Promise.all(started.map((p) => stopProcess(p.pid, 2_000)));
+    throw e;
+  }
+}
+
+export async function stopRedis(r: RedisTopology): Promise<void> {
+  await Promise.all(r.nodes.map((n) => stopProcess(n.pid, 5_000)));
+}
