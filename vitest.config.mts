@@ -22,7 +22,7 @@ export default defineConfig({
           name: "unit",
           environment: "node",
           include: ["src/**/*.test.ts"],
-          exclude: ["src/**/*.int.test.ts", "src/**/*.sim.test.ts", "src/**/*.drill.test.ts", "src/generated/**"],
+          exclude: ["src/**/*.int.test.ts", "src/**/*.sim.test.ts", "src/**/*.drill.test.ts", "src/**/*.cluster.test.ts", "src/generated/**"],
         },
       },
       {
@@ -72,6 +72,21 @@ export default defineConfig({
           globalSetup: ["src/test/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The several-instance topology (scripts/cluster/) from the
+          // production build: its own PostgreSQL primary and replica,
+          // PgBouncer, Redis Cluster, HAProxy and service processes.
+          name: "cluster",
+          environment: "node",
+          include: ["src/**/*.cluster.test.ts"],
+          exclude: ["src/generated/**"],
+          testTimeout: 180_000,
+          hookTimeout: 240_000,
           fileParallelism: false,
         },
       },

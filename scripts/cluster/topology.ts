@@ -43,7 +43,7 @@ export type ClusterState = {
   statsUrl: string;
   api: { name: string; url: string; pid: number }[];
   dashboard: { url: string; pid: number };
-  workers: { name: string; pid: number }[];
+  workers: { name: string; pid: number; metricsUrl: string }[];
   processes: ProcessEntry[];
   postgres: { primary: { port: number; dataDir: string }; replica: { port: number; dataDir: string } };
   pgbouncerPort: number;
@@ -188,20 +188,22 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
     processes.push(dash);
     const workers: ClusterState["workers"] = [];
     for (let i = 1; i <= (opts.workers ?? 2); i++) {
+      const metricsPort = await sparePort();
       const w = startDetached(`worker-${i}`, process.execPath, [path.join(ROOT, "dist/worker.js")], {
         log: path.join(logs, `worker-${i}.log`),
-        env: childEnv({}),
+        env: childEnv({ WORKER_METRICS_PORT: String(metricsPort) }),
         cwd: ROOT,
       });
       processes.push(w);
-      workers.push({ name: `worker-${i}`, pid: w.pid });
+      workers.push({ name: `worker-${i}`, pid: w.pid, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
     }
     const dashboard = { url: `http://127.0.0.1:${dashboardPort}`, pid: dash.pid };
     for (const node of [...api, { name: "dashboard", ...dashboard }]) {
       await waitFor(node.name, () => httpOk(`${node.url}/api/health`), 60_000, () => tail(path.join(logs, `${node.name}.log`)));
     }
     for (const w of workers) {
-      await waitFor(w.name, async () => readFileSync(path.join(logs, `${w.name}.log`), "utf8").includes('"msg":"worker started"'), 60_000, () => tail(path.join(logs, `${w.name}.log`)));
+      // Its metrics answer once it has started its tasks.
+      await waitFor(w.name, () => httpOk(w.metricsUrl), 60_000, () => tail(path.join(logs, `${w.name}.log`)));
     }
 
     log("HAProxy");

@@ -43,7 +43,7 @@ try {
   console.log(`  balancer      ${s.url}  (dashboard ${s.url}/admin, API ${s.url}/api/trpc; HAProxy stats ${s.statsUrl})`);
   for (const a of s.api) console.log(`  ${a.name.padEnd(13)} ${a.url}  (pid ${a.pid}, API only)`);
   console.log(`  dashboard     ${s.dashboard.url}  (pid ${s.dashboard.pid})`);
-  for (const w of s.workers) console.log(`  ${w.name.padEnd(13)} pid ${w.pid}`);
+  for (const w of s.workers) console.log(`  ${w.name.padEnd(13)} pid ${w.pid}, metrics ${w.metricsUrl}`);
   console.log(`  pgbouncer     127.0.0.1:${s.pgbouncerPort}  (${s.dbName}: transaction pool; ${s.dbName}_session: session pool)`);
   console.log(`  postgres      primary 127.0.0.1:${s.postgres.primary.port}, streaming replica 127.0.0.1:${s.postgres.replica.port}`);
   console.log(`  redis         ${s.redis.mode === "cluster" ? "Redis Cluster " : ""}${s.redis.nodes.map((n) => `127.0.0.1:${n.port}`).join(", ")}`);

@@ -1,5 +1,17 @@
 import { randomInt, randomUUID } from "node:crypto";
-import type { Stack } from "./stack";
+import type { Db } from "~/server/infra/db";
+
+/** What the load is sent to: the drills' Stack, or the several-instance topology behind its balancer. */
+export type LoadTarget = {
+  /** Where to send (one picked at random per request). */
+  urls(): string[];
+  apiKey: string;
+  users: string[];
+  sale: { activityId: string; itemIds: string[] };
+  creditTypeId: string;
+  /** The checks' own connection to the primary. */
+  observer: Db;
+};
 
 /**
  * The mixed load a drill runs while it injects its fault, as well-behaved
@@ -64,7 +76,7 @@ export class Load {
   private debits: { transactionId: string; amount: number }[] = [];
 
   constructor(
-    private readonly stack: Stack,
+    private readonly stack: LoadTarget,
     private readonly opts: { concurrency?: number; mix?: Partial<Record<Kind | "repeat", number>>; users?: string[] } = {},
   ) {}
 

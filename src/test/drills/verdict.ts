@@ -1,7 +1,6 @@
 import { sqlOf } from "~/server/infra/sql";
 import { checkInvariants, describeViolations, INVARIANTS } from "~/test/invariants";
-import { batchItems, isFinal, outcomeOf, type BalanceBody, type Load, type LoadRequest } from "./load";
-import type { Stack } from "./stack";
+import { batchItems, isFinal, outcomeOf, type BalanceBody, type Load, type LoadRequest, type LoadTarget } from "./load";
 
 /**
  * After a drill: the worker is given time to settle the refund queue, then
@@ -55,7 +54,7 @@ function acknowledged(requests: readonly LoadRequest[]): { acks: Ack[]; refusedK
 }
 
 /** Waits until the queue has nothing due or retrying (the worker is running), up to `timeoutMs`. */
-async function refundsSettled(stack: Stack, timeoutMs: number): Promise<boolean> {
+async function refundsSettled(stack: LoadTarget, timeoutMs: number): Promise<boolean> {
   const q = sqlOf(stack.observer).query;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -66,7 +65,7 @@ async function refundsSettled(stack: Stack, timeoutMs: number): Promise<boolean>
   return false;
 }
 
-export async function verdict(stack: Stack, load: Load, fault: string, t0: number, extra: string[] = []): Promise<DrillReport> {
+export async function verdict(stack: LoadTarget, load: Load, fault: string, t0: number, extra: string[] = []): Promise<DrillReport> {
   const problems = [...extra];
   const requests = load.requests;
   const retried = await load.settle();
