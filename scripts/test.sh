@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # THE test command (`npm test`, and CI through .ci/run): schema drift, types,
 # lint, unit, integration (own throw-away database + Redis prefix), production
-# build, fault drills against that build, then Playwright against it (own
-# database + prefix too).
+# build, fault drills and the several-instance topology against that build,
+# then Playwright against it (own database + prefix too).
 # Fails fast at the first red step. Needs PostgreSQL and Redis running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +55,9 @@ fi
 say "services"
 check_services || die "PostgreSQL and Redis must be running for the tests (see above)."
 [ -x /usr/bin/chromium ] || die "the e2e tests need Debian's Chromium at /usr/bin/chromium: sudo apt-get install -y chromium (never \`npx playwright install\`)."
+for bin in pgbouncer haproxy; do
+  command -v "$bin" >/dev/null 2>&1 || die "the cluster test needs $bin: sudo apt-get install -y pgbouncer haproxy"
+done
 
 # migrate diff replays the migrations into a shadow database it creates from
 # DATABASE_URL's connection: the server's `postgres` database always exists.
@@ -70,6 +73,10 @@ step "build" npm run -s build
 # Fault drills against that build: its servers and worker as processes (own
 # databases, redis-servers and a PostgreSQL cluster of their own).
 step "faults" npm run -s test:faults
+# The several-instance topology from that build (`npm run cluster:up`): HAProxy,
+# two API instances, the dashboard, two workers, PgBouncer, a streaming
+# replica, Redis Cluster.
+step "cluster" npm run -s test:cluster
 step "e2e" npm run -s test:e2e
 
 printf '\n\033[32mOK\033[0m all %s steps passed in %ss: %s\n' "${#passed[@]}" "$((SECONDS - started))" "${passed[*]}"
