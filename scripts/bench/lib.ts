@@ -213,6 +213,8 @@ export type LoadSpec = {
   apiKey: string;
   /** A fresh JSON body per request (unique business keys). */
   body: () => unknown;
+  /** A query instead: each request a GET of the path this returns (`body` unused). */
+  getPath?: () => string;
   connections: number;
   seconds: number;
   /** Looks into every 2xx answer (batches count their items here). */
@@ -236,10 +238,10 @@ export function runLoad(spec: LoadSpec): Promise<RawRun> {
         duration: spec.seconds,
         requests: [
           {
-            method: "POST",
+            method: spec.getPath ? "GET" : "POST",
             path: spec.path,
-            headers: { "content-type": "application/json", authorization: `Bearer ${spec.apiKey}` },
-            setupRequest: (req) => ({ ...req, body: JSON.stringify(spec.body()) }),
+            headers: spec.getPath ? { authorization: `Bearer ${spec.apiKey}` } : { "content-type": "application/json", authorization: `Bearer ${spec.apiKey}` },
+            setupRequest: (req) => (spec.getPath ? { ...req, path: spec.getPath() } : { ...req, body: JSON.stringify(spec.body()) }),
             onResponse: (status, body) => {
               if (status >= 200 && status < 300) {
                 ok++;

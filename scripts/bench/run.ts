@@ -8,6 +8,8 @@
  *   npm run bench -- --only deduct,batch   a subset (with the baselines they compare with)
  *   npm run bench -- --seconds 2           shorter runs
  *   npm run bench -- --no-build            use dist/ and .next/ as they are
+ *   npm run bench -- --cluster             the several-instance topology instead: one
+ *                                          instance vs two behind the balancer (cluster.ts)
  *
  * Exit code 1 only when the books are wrong after a scenario or the run
  * crashes; a missed target is printed, not an error.
@@ -18,6 +20,7 @@ import { parseArgs } from "node:util";
 import { seed, ACCOUNTS } from "./accounts";
 import { sqlPool, warmPool } from "./bare-sql";
 import { ensureBuild } from "./build";
+import { runClusterBench } from "./cluster";
 import { createBenchDb, Teardown } from "./lib";
 import { buildChecks, describeRun, DOC, gitInfo, loadAverage, machineInfo, renderTable, updateDoc, writeResults } from "./report";
 import { GROUPS, resolveGroups, runScenarios, type BenchSettings } from "./scenarios";
@@ -40,12 +43,13 @@ function options() {
       only: { type: "string" },
       seconds: { type: "string" },
       "no-build": { type: "boolean", default: false },
+      cluster: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log(`usage: npm run bench -- [--only ${GROUPS.join(",")}] [--seconds N] [--no-build]`);
+    console.log(`usage: npm run bench -- [--only ${GROUPS.join(",")}] [--seconds N] [--no-build] [--cluster]`);
     process.exit(0);
   }
   const seconds = positive("--seconds", values.seconds ?? process.env.BENCH_SECONDS, 10);
@@ -65,14 +69,18 @@ function options() {
     batchItems: 100,
     openLoopFraction: 0.8,
   };
-  return { settings, only, noBuild: values["no-build"] };
+  return { settings, only, noBuild: values["no-build"], cluster: values.cluster };
 }
 
 async function main(): Promise<number> {
   process.chdir(ROOT);
   const startedAt = new Date();
   const loadAtStart = loadAverage();
-  const { settings, only, noBuild } = options();
+  const { settings, only, noBuild, cluster } = options();
+  if (cluster) {
+    await ensureBuild(noBuild);
+    return runClusterBench({ seconds: settings.seconds, warmSeconds: settings.warmSeconds, connections: settings.connections });
+  }
   const { groups, added } = resolveGroups(only);
   const teardown = new Teardown();
   let firstSignalAt = 0;

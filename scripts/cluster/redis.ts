@@ -45,7 +45,8 @@ async function clusterOk(port: number): Promise<boolean> {
   }
 }
 
-export async function startRedis(mode: "cluster" | "single", dir: string): Promise<RedisTopology> {
+/** `onStarted` hears of each redis-server as soon as it runs (so a stop half-way leaves none behind). */
+export async function startRedis(mode: "cluster" | "single", dir: string, onStarted: (p: ProcessEntry) => void = () => {}): Promise<RedisTopology> {
   const count = mode === "cluster" ? 3 : 1;
   const nodes: RedisTopology["nodes"] = [];
   const started: ProcessEntry[] = [];
@@ -56,6 +57,7 @@ export async function startRedis(mode: "cluster" | "single", dir: string): Promi
       mkdirSync(nodeDir, { recursive: true });
       const p = startDetached(`redis-${i}`, "redis-server", serverArgs(port, nodeDir, mode === "cluster"), { log: path.join(nodeDir, "redis.log") });
       started.push(p);
+      onStarted(p);
       nodes.push({ port, pid: p.pid });
     }
     for (const n of nodes) await waitFor(`redis-server on ${n.port}`, () => answers(n.port), 20_000);
@@ -70,8 +72,4 @@ export async function startRedis(mode: "cluster" | "single", dir: string): Promi
     await Promise.all(started.map((p) => stopProcess(p.pid, 2_000)));
     throw e;
   }
-}
-
-export async function stopRedis(r: RedisTopology): Promise<void> {
-  await Promise.all(r.nodes.map((n) => stopProcess(n.pid, 5_000)));
 }

@@ -8,7 +8,7 @@ import { createPrimary, createReplica, pgServer, postgresBinDir, type PgServer }
 import { startPgBouncer } from "./pgbouncer";
 import { startHaproxy } from "./haproxy";
 import { httpOk, sparePort, startDetached, stopProcess, waitFor, type ProcessEntry } from "./processes";
-import { startRedis, stopRedis, type RedisTopology } from "./redis";
+import { startRedis, type RedisTopology } from "./redis";
 
 /**
  * Several instances on one machine, from the production build: a balancer
@@ -66,6 +66,12 @@ export function stateFile(dir: string): string {
   return path.join(dir, "state.json");
 }
 
+type Started = { processes: ProcessEntry[]; primaryPort?: number; replicaPort?: number };
+
+function startedFile(dir: string): string {
+  return path.join(dir, "started.json");
+}
+
 export function readState(dir = DEFAULT_CLUSTER_DIR): ClusterState | null {
   const file = stateFile(dir);
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as ClusterState) : null;
@@ -84,21 +90,32 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
   const log = opts.log ?? (() => {});
   const dir = opts.dir ?? DEFAULT_CLUSTER_DIR;
   assertReady();
-  if (readState(dir)) throw new Error(`a topology is already running from ${dir}: \`npm run cluster:down\` first`);
+  if (existsSync(startedFile(dir))) throw new Error(`a topology is already running from ${dir}: \`npm run cluster:down\` first`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o777); // PostgreSQL and PgBouncer run as `postgres` when we are root
   const logs = path.join(dir, "logs");
   mkdirSync(logs);
 
-  const processes: ProcessEntry[] = [];
+  // What has been started so far, on disk at every step: `down` (or Ctrl-C
+  // during `up`) stops exactly that, however far `up` got.
+  const started: Started = { processes: [] };
+  const record = () => writeFileSync(startedFile(dir), JSON.stringify(started, null, 2));
+  const processes = {
+    push: (...ps: ProcessEntry[]) => {
+      started.processes.push(...ps);
+      record();
+    },
+  };
   let primary: PgServer | undefined;
   let replica: PgServer | undefined;
   let redis: RedisTopology | undefined;
-  const partial = { dir, processes, primary: () => primary, replica: () => replica, redis: () => redis };
+  record();
   try {
     log("PostgreSQL primary");
-    primary = await createPrimary(dir, await sparePort());
+    started.primaryPort = await sparePort();
+    record();
+    primary = await createPrimary(dir, started.primaryPort);
     const dbName = "flashpoints";
     const secret = () => randomBytes(12).toString("hex");
     const plan: DatabasePlan = { dbName, owner: { name: "flashpoints_owner", password: secret() }, app: { name: "flashpoints_app", password: secret() } };
@@ -135,11 +152,13 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
     await grantAppRole(migrateUrl, plan);
 
     log("streaming replica (pg_basebackup)");
-    replica = await createReplica(dir, await sparePort(), primary);
+    started.replicaPort = await sparePort();
+    record();
+    replica = await createReplica(dir, started.replicaPort, primary);
     const replicaUrl = urlAs(replica.adminUrl, plan.app, dbName);
 
     log(opts.redis === "single" ? "Redis" : "Redis Cluster (3 masters)");
-    redis = await startRedis(opts.redis ?? "cluster", dir);
+    redis = await startRedis(opts.redis ?? "cluster", dir, (p) => processes.push(p));
 
     const env: Record<string, string> = {
       NODE_ENV: "production",
@@ -220,7 +239,7 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
       api,
       dashboard,
       workers,
-      processes,
+      processes: started.processes,
       postgres: { primary: { port: primary.port, dataDir: primary.dataDir }, replica: { port: replica.port, dataDir: replica.dataDir } },
       pgbouncerPort,
       redis,
@@ -235,42 +254,39 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
     writeFileSync(stateFile(dir), JSON.stringify(state, null, 2));
     return state;
   } catch (error) {
-    await stopAll(partial.dir, partial.processes, partial.primary(), partial.replica(), partial.redis()).catch(() => undefined);
+    await clusterDown(dir).catch(() => undefined);
     throw error;
   }
 }
 
-/** Stops everything `clusterUp` started from `dir` and removes the directory. */
+/** Stops everything `clusterUp` started from `dir` (as far as it got) and removes the directory. */
 export async function clusterDown(dir = DEFAULT_CLUSTER_DIR): Promise<boolean> {
-  const state = readState(dir);
-  if (!state) {
+  if (!existsSync(startedFile(dir))) {
     rmSync(dir, { recursive: true, force: true });
     return false;
   }
-  const { primary, replica } = state.postgres;
-  await stopAll(dir, state.processes, pgServer("primary", dir, primary.port), pgServer("replica", dir, replica.port), state.redis);
-  return true;
-}
-
-async function stopAll(dir: string, processes: ProcessEntry[], primary?: PgServer, replica?: PgServer, redis?: RedisTopology): Promise<void> {
+  const started = JSON.parse(readFileSync(startedFile(dir), "utf8")) as Started;
   // The balancer and the service first (they drain), then what they use.
-  const order = (p: ProcessEntry) => (p.name === "haproxy" ? 0 : p.name === "pgbouncer" ? 2 : 1);
-  for (const rank of [0, 1, 2]) {
-    await Promise.all(processes.filter((p) => order(p) === rank).map((p) => stopProcess(p.pid)));
+  const rank = (p: ProcessEntry) => (p.name === "haproxy" ? 0 : p.name === "pgbouncer" || p.name.startsWith("redis-") ? 2 : 1);
+  for (const r of [0, 1, 2]) {
+    await Promise.all(started.processes.filter((p) => rank(p) === r).map((p) => stopProcess(p.pid)));
   }
-  for (const pg of [replica, primary]) {
+  for (const [role, port] of [["replica", started.replicaPort], ["primary", started.primaryPort]] as const) {
+    if (port === undefined) continue;
+    const server = pgServer(role, dir, port);
+    if (!server.running()) continue;
     try {
-      if (pg?.running()) pg.stop("fast");
+      server.stop("fast");
     } catch {
       try {
-        pg?.stop("immediate");
+        server.stop("immediate");
       } catch {
-        // already gone
+        // gone meanwhile
       }
     }
   }
-  if (redis) await stopRedis(redis);
   rmSync(dir, { recursive: true, force: true });
+  return true;
 }
 
 async function canConnect(url: string): Promise<boolean> {

@@ -9,7 +9,7 @@
  *   --dir <path>      where data, logs and state live (default /tmp/flashpoints-cluster)
  */
 import { parseArgs } from "node:util";
-import { clusterUp, DEFAULT_CLUSTER_DIR } from "./topology";
+import { clusterDown, clusterUp, DEFAULT_CLUSTER_DIR } from "./topology";
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +28,14 @@ const port = values.port === undefined ? undefined : Number(values.port);
 if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
   console.error("--port must be a TCP port number");
   process.exit(2);
+}
+
+// Ctrl-C half-way: stop what was started so far.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping what was started`);
+    void clusterDown(values.dir).finally(() => process.exit(130));
+  });
 }
 
 const started = Date.now();
