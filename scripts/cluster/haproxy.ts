@@ -49,7 +49,9 @@ defaults
 
 frontend flashpoints
   bind 127.0.0.1:${o.port}
+  # What a client sent in these is overwritten, never passed on.
   http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
   acl is_api path_beg /api/trpc
   use_backend api if is_api
   default_backend dashboard
