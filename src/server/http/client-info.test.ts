@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { clientInfo } from "./client-info";
 import { createHealth } from "./ops-endpoints";
 import type { Deps } from "~/server/infra/deps";
+import { primaryOnly } from "~/server/infra/replica";
 
 function req(headers: Record<string, string>, remoteAddress = "10.0.0.5", encrypted = false): IncomingMessage {
   return { headers: { host: "points.local", ...headers }, socket: { remoteAddress, encrypted } } as unknown as IncomingMessage;
@@ -29,11 +30,13 @@ describe("health", () => {
     const deps = {
       db: { $queryRaw: async () => (probes++, [{ one: 1 }]) },
       redis: { ping: async () => "PONG" },
+      reads: primaryOnly({} as Deps["db"]),
     } as unknown as Deps;
     const state = { draining: false };
     const health = createHealth(deps, state);
     const answers = await Promise.all(Array.from({ length: 50 }, () => health()));
     expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(answers[0]?.body).toEqual({ status: "ok", postgres: "up", redis: "up" }); // no replica configured: none reported
     expect(probes).toBe(1);
     state.draining = true;
     expect(await health()).toEqual({ status: 503, body: { status: "draining" } });
