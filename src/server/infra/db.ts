@@ -212,7 +212,7 @@ export function mapDbError(e: unknown): unknown {
     (sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState)) ||
     e instanceof Prisma.PrismaClientInitializationError ||
     e instanceof Prisma.PrismaClientUnknownRequestError ||
-    /Connection terminated|not queryable|ECONNREFUSED|ECONNRESET|terminating connection|Transaction already closed/i.test(
+    /Connection terminated|not queryable|ECONNREFUSED|ECONNRESET|terminating connection|Transaction already closed|Can't reach database server|the database system is (shutting down|starting up)/i.test(
       message,
     );
   if (infra) {

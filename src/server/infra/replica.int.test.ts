@@ -81,7 +81,8 @@ describe("reads that tolerate lag, against a streaming replica", () => {
     await settle(MAX_LAG_MS);
     const seen = await reads.run((db) => db.$queryRaw<{ n: number }[]>`SELECT n FROM marks`);
     expect(seen.map((r) => r.n)).toEqual([1]);
-    expect(reads.state()).toMatchObject({ configured: true, serving: true });
+    // Measured now (the last probe may be older than the bound by the time the test looks).
+    expect(await reads.check()).toMatchObject({ configured: true, serving: true });
   });
 
   it("go to the primary once the replica falls further behind than REPLICA_MAX_LAG_MS, and back when it catches up", async () => {
@@ -107,7 +108,7 @@ describe("reads that tolerate lag, against a streaming replica", () => {
 
   it("lose no read when the replica stops mid-load: they go to the primary, then back when it returns", async () => {
     await readsGoTo("replica");
-    let failures = 0;
+    const failures: string[] = [];
     let done = 0;
     let stop = false;
     const loop = async () => {
@@ -115,8 +116,8 @@ describe("reads that tolerate lag, against a streaming replica", () => {
         try {
           await reads.run((db) => db.$queryRaw`SELECT count(*) FROM marks`);
           done++;
-        } catch {
-          failures++;
+        } catch (e) {
+          failures.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
         }
       }
     };
@@ -129,7 +130,7 @@ describe("reads that tolerate lag, against a streaming replica", () => {
     expect(done).toBeGreaterThan(duringOutage); // reads kept being answered with the replica gone
     stop = true;
     await Promise.all(loops);
-    expect(failures).toBe(0);
+    expect(failures).toEqual([]);
     expect(await whoAnswers()).toBe("primary");
     expect(reads.state()).toMatchObject({ configured: true, serving: false });
 
