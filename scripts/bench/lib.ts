@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { sparePort } from "../../src/server/credit/testing";
 import autocannon from "autocannon";
 import { createThrowaway, disposeThrowaway, planThrowaway, randomRunId } from "../../src/test/throwaway";
 
@@ -64,16 +64,8 @@ export class Teardown {
 
 // ── processes ──────────────────────────────────────────────────────────────────
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free local TCP port. */
+export const freePort = sparePort;
 
 export type ServerProcess = { url: string; child: ChildProcess; stop: () => Promise<void> };
 

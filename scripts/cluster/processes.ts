@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { createServer } from "node:net";
 
 /**
  * The topology's long-running processes: started detached (they outlive
@@ -64,15 +63,4 @@ export async function httpOk(url: string): Promise<boolean> {
   return res.ok;
 }
 
-/** A free local TCP port (best effort: another process could take it before use). */
-export function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { sparePort } from "../../src/server/credit/testing";
