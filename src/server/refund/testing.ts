@@ -35,7 +35,7 @@ export async function debitedUsers(deps: Deps, count: number, opts: { creditType
 export async function queueRefunds(deps: Deps, debits: readonly Debited[], amount?: bigint): Promise<string[]> {
   return sqlOf(deps.db).transaction(async (q) => {
     const ids: string[] = [];
-    for (const d of debits) ids.push(await enqueueRefund(q, { debitId: d.debitId, amount, reason: "test: purchase failed after its debit" }, deps.clock.now()));
+    for (const d of debits) ids.push(await enqueueRefund(q, { debitId: d.debitId, userId: d.userId, amount, reason: "test: purchase failed after its debit" }, deps.clock.now()));
     return ids;
   });
 }
