@@ -84,7 +84,7 @@ const CHECKS: CheckSql[] = [
                      coalesce(sum(l.amount) FILTER (WHERE l.type = 'CREDIT'), 0) AS credits,
                      coalesce(sum(l.amount) FILTER (WHERE l.type = 'DEBIT'), 0) AS debits
                 FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
-               GROUP BY a.id) s
+               GROUP BY a.id, a.user_id) s
        WHERE balance <> credits - debits`,
   },
   {
