@@ -306,4 +306,36 @@ describe("hash partitioning by user_id", () => {
     const due = await capture(pool, () => claimDueRefunds(sqlOf(deps.db).query, { now: deps.clock.now(), limit: 1, leaseUntil: leaseUntil(deps) }));
     expect((await explain(due[0]!)).partitions.get("refunds")?.size).toBe(n);
   });
+
+  it("the engine's named statements keep being planned with their values (a generic plan could not prune = ANY($n))", async () => {
+    const userId = uid("plan");
+    const sent = await capture(pool, async () => {
+      await grantCredits(deps, { userId, creditTypeId, amount: 10, businessCode: "test.grant", businessId: userId }, internal);
+      await deductCredits(deps, { userId, creditTypeId, amount: 1, businessCode: "test.deduct", businessId: userId }, internal);
+    });
+    const read = sent.find((s) => s.text.includes("FROM business_keys k"))!;
+    const write = sent.find((s) => s.text.includes("WITH upd AS"))!;
+    // As the pool runs them: prepared once per connection under a name, then
+    // executed again and again (each in a savepoint rolled back: the write's
+    // keys are taken already, and a plan is made before the statement fails).
+    await explainer.query("BEGIN");
+    try {
+      for (let i = 0; i < 20; i++) {
+        for (const [name, s] of [["probe_batch_read", read], ["probe_batch_write", write]] as const) {
+          await explainer.query("SAVEPOINT probe");
+          await explainer.query({ name, text: s.text, values: s.values }).catch(() => undefined);
+          await explainer.query("ROLLBACK TO SAVEPOINT probe");
+        }
+      }
+      const { rows } = await explainer.query<{ name: string; generic_plans: string; custom_plans: string }>(
+        "SELECT name, generic_plans::text, custom_plans::text FROM pg_prepared_statements WHERE name LIKE 'probe_batch_%' ORDER BY name",
+      );
+      expect(rows).toEqual([
+        { name: "probe_batch_read", generic_plans: "0", custom_plans: "20" },
+        { name: "probe_batch_write", generic_plans: "0", custom_plans: "20" },
+      ]);
+    } finally {
+      await explainer.query("ROLLBACK");
+    }
+  });
 });
