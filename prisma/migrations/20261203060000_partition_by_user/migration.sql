@@ -99,7 +99,7 @@ ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_account_id_user_id_f
 -- Only operation_id is set NULL should an operation go (PostgreSQL 15's column list): user_id stays.
 ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_operation_id_user_id_fkey" FOREIGN KEY ("operation_id", "user_id") REFERENCES "operations"("id", "user_id") ON DELETE SET NULL ("operation_id") ON UPDATE CASCADE;
 
--- The global claim of each business key (API "Idempotency"): a partitioned
+-- The global claim of each business key (docs/api.md, "Idempotency"): a partitioned
 -- unique index must include user_id, so (business_code, business_id) is kept
 -- unique here, in one small-rowed table the balance engine writes in the same
 -- statement as the ledger row. transaction_id (the ledger row's id) is unique
