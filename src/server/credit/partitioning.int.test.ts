@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
-import { ensureCreditType } from "~/test/api";
+import { ensureCreditType, serviceCaller } from "~/test/api";
 import type { Deps } from "~/server/infra/deps";
 import { poolOf } from "~/server/infra/db";
 import { sqlOf } from "~/server/infra/sql";
@@ -211,7 +211,7 @@ describe("hash partitioning by user_id", () => {
     }
   });
 
-  it("a grant, a deduction, the balance, the ledger and operation.status by business key each read the user's partition alone", async () => {
+  it("a grant, a deduction, the balance, the ledger and operation.status by business key and by request id each read the user's partition alone", async () => {
     const userId = uid("hot");
     const grant = await expectPruned([userId], () =>
       grantCredits(deps, { userId, creditTypeId, amount: 100, businessCode: "test.grant", businessId: userId }, internal),
@@ -235,6 +235,13 @@ describe("hash partitioning by user_id", () => {
       expect(await getOperationStatus(deps, { businessCode: "test.deduct", businessId: userId }, "nobody")).toMatchObject({ status: "completed" });
     });
     expect(readTables(reads)).toEqual(new Set(["accounts", "ledger_entries", "operations"]));
+
+    // operation.status by X-Request-Id: the record written with the effect names the user.
+    const requestId = uid("req");
+    const fp = await serviceCaller(deps, { requestId, requestIdFromClient: true });
+    await fp.credit.deduct({ userId, creditTypeId, amount: 1, businessCode: "test.deduct", businessId: requestId });
+    const byRequest = await expectPruned([userId], async () => expect(await fp.operation.status({ requestId })).toMatchObject({ status: "completed" }));
+    expect(readTables(byRequest)).toEqual(new Set(["operations"]));
   });
 
   it("a purchase, its repeat, a cancelled purchase's refund and credit.refund stay in the buyer's partition", async () => {

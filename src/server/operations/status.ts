@@ -65,9 +65,12 @@ function mostTelling(ops: OperationRow[]): OperationRow | undefined {
   return [...ops].sort((a, b) => rank(a.status) - rank(b.status) || b.startedAt.getTime() - a.startedAt.getTime())[0];
 }
 
-/** By id alone: a fan-out, one primary-key probe per partition (the key is (id, user_id)). */
-async function byId(db: Db, id: string): Promise<OperationRow | null> {
-  return db.operation.findFirst({ where: { id }, select: operationSelect });
+/**
+ * By id, and by its user when known (one partition); by id alone it is a
+ * fan-out, one primary-key probe per partition (the key is (id, user_id)).
+ */
+async function byId(db: Db, id: string, userId?: string | null): Promise<OperationRow | null> {
+  return db.operation.findFirst({ where: { id, ...(userId ? { userId } : {}) }, select: operationSelect });
 }
 
 /**
@@ -87,7 +90,7 @@ export async function getOperationStatus(
     op = await byId(db, query.operationId);
   } else if ("requestId" in query) {
     const record = await findRequestRecord(db, principal, query.requestId, clock.now());
-    if (record?.operationId) op = await byId(db, record.operationId);
+    if (record?.operationId) op = await byId(db, record.operationId, record.userId);
     if (!op) {
       const ops = await db.operation.findMany({
         where: { principal, requestId: query.requestId },
