@@ -49,7 +49,9 @@ export type ReadKeys = {
  * PostgreSQL 15 prunes on `= ANY($n)` when it plans with the values (a custom
  * plan, which it keeps choosing for these statements: a generic plan would
  * cost every partition); business keys are global and are read from their
- * unpartitioned claim table.
+ * unpartitioned claim table. A key claimed by a user outside the batch comes
+ * without its ledger row (balance 0, no operation): the plan only ever
+ * refuses it (IDEMPOTENCY_KEY_REUSED, another user), never answers with it.
  */
 const READ_SQL: Statement = { name: "fp_batch_read", text: `
 SELECT
