@@ -10,6 +10,7 @@ import { purchase } from "~/server/flash-sale/purchase";
 import { claimDueRefunds, enqueueRefund } from "~/server/refund/refund-queue";
 import { attemptRefund, leaseUntil } from "~/server/refund/refund-attempt";
 import { getOperationStatus } from "~/server/operations/status";
+import { BalanceEngine } from "./balance-engine";
 import { batchGrant } from "./batch";
 import { getAccount } from "./accounts";
 import { deductCredits } from "./deduct";
@@ -17,6 +18,7 @@ import { grantCredits } from "./grant";
 import { listLedger } from "./ledger";
 import { refundDebit } from "./refund";
 import { NO_RATE_LIMIT } from "./testing";
+import type { BalanceChange } from "./types";
 
 /**
  * docs/architecture.md, "Partitioning": the per-user tables are hash
@@ -344,5 +346,37 @@ describe("hash partitioning by user_id", () => {
     } finally {
       await explainer.query("ROLLBACK");
     }
+  });
+
+  it("a business key stays unique across users in different partitions, also when two engines race on it", async () => {
+    const a = uid("ka");
+    let b = uid("kb");
+    while (n > 1 && (await partitionOf("accounts", b)) === (await partitionOf("accounts", a))) b = uid("kb");
+    const grant = (userId: string, businessId: string): BalanceChange => ({
+      type: "CREDIT",
+      operationType: "credit.grant",
+      eventType: "credit.granted",
+      request: { userId, creditTypeId, amount: 7, businessCode: "test.shared", businessId },
+      caller: internal,
+    });
+    const first = uid("key");
+    await grantCredits(deps, grant(a, first).request, internal);
+    await expect(grantCredits(deps, grant(b, first).request, internal)).rejects.toMatchObject({ code: "IDEMPOTENCY_KEY_REUSED" });
+
+    // Two engines (as two instances would be), each with one of the users: nothing but the claim table stands between them.
+    const limits = { batchMax: 64, inFlight: 2 };
+    const [one, two] = [new BalanceEngine(deps, limits), new BalanceEngine(deps, limits)];
+    const keys = Array.from({ length: 20 }, () => uid("race"));
+    const outcomes = await Promise.all(keys.flatMap((k) => [one.submit(grant(a, k)), two.submit(grant(b, k))]));
+    for (let i = 0; i < keys.length; i++) {
+      const pair = [outcomes[2 * i]!, outcomes[2 * i + 1]!];
+      expect(pair.filter((o) => o.ok && !o.result.idempotent), keys[i]).toHaveLength(1);
+      expect(pair.filter((o) => !o.ok).map((o) => (o.ok ? null : o.error.code)), keys[i]).toEqual(["IDEMPOTENCY_KEY_REUSED"]);
+    }
+    const { rows } = await explainer.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM ledger_entries WHERE business_code = 'test.shared' AND business_id = ANY($1::text[])",
+      [[first, ...keys]],
+    );
+    expect(rows[0]!.n).toBe(keys.length + 1);
   });
 });
