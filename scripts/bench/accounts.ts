@@ -43,6 +43,11 @@ export async function seed(databaseUrl: string): Promise<Seeded> {
       `INSERT INTO ledger_entries (account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id)
        SELECT id, user_id, credit_type_id, 'CREDIT', balance, balance, 'bench.open', user_id FROM accounts`,
     );
+    // The opening credits claim their business keys, as the engine's do.
+    await client.query(
+      `INSERT INTO business_keys (business_code, business_id, user_id, credit_type_id, type, amount, transaction_id)
+       SELECT business_code, business_id, user_id, credit_type_id, type, amount, id FROM ledger_entries WHERE business_code = 'bench.open'`,
+    );
     await client.query("COMMIT");
     const { rows } = await client.query<{ id: string; user_id: string; credit_type_id: string }>(
       "SELECT id, user_id, credit_type_id FROM accounts WHERE credit_type_id = $1",

@@ -57,21 +57,27 @@ async function drainOnce(pool: pg.Pool, tag: string): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
-    const { rows } = await client.query<{ id: string }>(
+    // Each debit claims its business key (business_keys), as the engine's do.
+    const { rows } = await client.query<{ id: string; user_id: string }>(
       `WITH acc AS (
          UPDATE accounts SET balance = balance - 1, version = version + 1, updated_at = now()
          WHERE credit_type_id = $1 AND user_id <> $2 RETURNING id, user_id, credit_type_id, balance
+       ), led AS (
+         INSERT INTO ledger_entries (account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id)
+         SELECT id, user_id, credit_type_id, 'DEBIT', 1, balance, 'bench.refund-debit', $3 || ':' || user_id FROM acc
+         RETURNING id, user_id, credit_type_id, type, amount, business_code, business_id
+       ), claims AS (
+         INSERT INTO business_keys (business_code, business_id, user_id, credit_type_id, type, amount, transaction_id)
+         SELECT business_code, business_id, user_id, credit_type_id, type, amount, id FROM led
        )
-       INSERT INTO ledger_entries (account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id)
-       SELECT id, user_id, credit_type_id, 'DEBIT', 1, balance, 'bench.refund-debit', $3 || ':' || user_id FROM acc
-       RETURNING id`,
+       SELECT id, user_id FROM led`,
       [CREDIT_TYPE, HOT_USER, tag],
     );
     if (rows.length !== REFUNDS_PER_DRAIN) throw new Error(`expected ${REFUNDS_PER_DRAIN} debits, made ${rows.length}`);
     const q: Query = async <T>(text: string | { name: string; text: string }, values?: readonly unknown[]) =>
       (await client.query(typeof text === "string" ? { text, values: values as unknown[] } : { ...text, values: values as unknown[] })).rows as T[];
     const now = new Date();
-    for (const r of rows) await enqueueRefund(q, { debitId: r.id, reason: tag }, now);
+    for (const r of rows) await enqueueRefund(q, { debitId: r.id, userId: r.user_id, reason: tag }, now);
     await client.query("COMMIT");
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);

@@ -178,12 +178,24 @@ describe("checkInvariants", () => {
   });
 
   it("ledger.businessKey: two rows under one business key", async () => {
-    await expectCaught("ledger.businessKey", "test.deduct/a", {
-      corrupt: ["DROP INDEX ledger_entries_business_code_business_id_key", `UPDATE ledger_entries SET business_id = 'a' WHERE id = '${fx.deductB}'`],
-      restore: [
-        `UPDATE ledger_entries SET business_id = 'b' WHERE id = '${fx.deductB}'`,
-        "CREATE UNIQUE INDEX ledger_entries_business_code_business_id_key ON ledger_entries (business_code, business_id)",
-      ],
+    // The ledger has no unique index on the key (it is partitioned by user;
+    // business_keys holds the key once): nothing stops the duplicate here.
+    await expectCaught("ledger.businessKey", "test.deduct/a has 2 ledger rows", {
+      corrupt: [`UPDATE ledger_entries SET business_id = 'a' WHERE id = '${fx.deductB}'`],
+      restore: [`UPDATE ledger_entries SET business_id = 'b' WHERE id = '${fx.deductB}'`],
+    });
+  });
+
+  it("ledger.businessKey: a ledger row without its claim, and a claim without its row", async () => {
+    const claim = `(SELECT business_code, business_id, user_id, credit_type_id, type, amount, transaction_id, created_at FROM business_keys WHERE transaction_id = '${fx.deductB}')`;
+    await expectCaught("ledger.businessKey", `ledger row ${fx.deductB}`, {
+      corrupt: [`CREATE TABLE saved_claim AS ${claim}`, `DELETE FROM business_keys WHERE transaction_id = '${fx.deductB}'`],
+      restore: ["INSERT INTO business_keys SELECT * FROM saved_claim", "DROP TABLE saved_claim"],
+    });
+    const stranger = "00000000-0000-4000-8000-00000000000b";
+    await expectCaught("ledger.businessKey", `claimed by transaction ${stranger}`, {
+      corrupt: [`UPDATE business_keys SET transaction_id = '${stranger}' WHERE transaction_id = '${fx.deductB}'`],
+      restore: [`UPDATE business_keys SET transaction_id = '${fx.deductB}' WHERE transaction_id = '${stranger}'`],
     });
   });
 

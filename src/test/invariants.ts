@@ -19,7 +19,7 @@ export const INVARIANTS = [
   "account.sum",
   /** Invariant 4: each ledger row's balance_after is the one before it (by seq) plus or minus its amount. */
   "ledger.chain",
-  /** Invariant 2: one ledger row per business key. */
+  /** Invariant 2: one ledger row per business key, and its global claim in business_keys names that row. */
   "ledger.businessKey",
   /** Invariant 3: 0 ≤ sold ≤ stock. */
   "item.sold",
@@ -84,7 +84,7 @@ const CHECKS: CheckSql[] = [
                      coalesce(sum(l.amount) FILTER (WHERE l.type = 'CREDIT'), 0) AS credits,
                      coalesce(sum(l.amount) FILTER (WHERE l.type = 'DEBIT'), 0) AS debits
                 FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
-               GROUP BY a.id) s
+               GROUP BY a.id, a.user_id) s
        WHERE balance <> credits - debits`,
   },
   {
@@ -102,11 +102,26 @@ const CHECKS: CheckSql[] = [
        WHERE balance_after <> coalesce(prev_after, 0) + CASE WHEN type = 'CREDIT' THEN amount ELSE -amount END`,
   },
   {
+    // The ledger is partitioned by user, so no index of its own can hold a
+    // key once across users: business_keys holds the global claim, and each
+    // ledger row and its claim must name each other exactly.
     check: "ledger.businessKey",
     sql: `
       SELECT format('business key %s/%s has %s ledger rows: %s', d.business_code, d.business_id, d.n,
                     (SELECT string_agg(l.id::text, ', ') FROM ledger_entries l WHERE l.business_code = d.business_code AND l.business_id = d.business_id))
-        FROM (SELECT business_code, business_id, count(*) AS n FROM ledger_entries GROUP BY 1, 2 HAVING count(*) > 1) d`,
+        FROM (SELECT business_code, business_id, count(*) AS n FROM ledger_entries GROUP BY 1, 2 HAVING count(*) > 1) d
+      UNION ALL
+      SELECT format('ledger row %s (%s %s to %s in %s) under %s/%s %s', l.id, l.type, l.amount, l.user_id, l.credit_type_id, l.business_code, l.business_id,
+                    CASE WHEN k.transaction_id IS NULL THEN 'has no claim of its business key'
+                         ELSE format('does not match its claim: transaction %s, %s %s to %s in %s', k.transaction_id, k.type, k.amount, k.user_id, k.credit_type_id) END)
+        FROM ledger_entries l
+        LEFT JOIN business_keys k ON k.business_code = l.business_code AND k.business_id = l.business_id
+       WHERE k.transaction_id IS NULL OR k.transaction_id <> l.id OR k.user_id <> l.user_id OR k.credit_type_id <> l.credit_type_id
+          OR k.type <> l.type OR k.amount <> l.amount
+      UNION ALL
+      SELECT format('business key %s/%s is claimed by transaction %s, which is not in the ledger', k.business_code, k.business_id, k.transaction_id)
+        FROM business_keys k
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.id = k.transaction_id AND l.user_id = k.user_id)`,
   },
   {
     check: "item.sold",

@@ -43,7 +43,7 @@ describe("stuck-operation resolver", () => {
     });
 
     expect(await resolveStuckOperations(deps)).toBeGreaterThanOrEqual(2);
-    const byId = async (id: string) => deps.db.operation.findUniqueOrThrow({ where: { id } });
+    const byId = async (id: string) => deps.db.operation.findFirstOrThrow({ where: { id } });
     expect(await byId(committed.id)).toMatchObject({
       status: "completed",
       result: { success: true, transactionId: entry.id, operationId: committed.id, balanceAfter: 70, idempotent: false },

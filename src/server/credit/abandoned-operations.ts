@@ -29,8 +29,10 @@ export async function resolveStuckOperations(
   const cutoff = new Date(deps.clock.nowMs() - (opts.olderThanMs ?? stuckAfterMs(deps.env)));
   const batch = opts.batch ?? 100;
   return deps.db.$transaction(async (tx) => {
-    const stuck = await tx.$queryRaw<{ id: string; type: string }[]>`
-      SELECT id, type FROM operations
+    // A fan-out by design (status, started_at in every partition); each one
+    // found is then read and written by its user, in its own partition.
+    const stuck = await tx.$queryRaw<{ id: string; userId: string; type: string }[]>`
+      SELECT id, user_id AS "userId", type FROM operations
       WHERE status = 'started' AND started_at < ${cutoff}
       ORDER BY started_at
       LIMIT ${batch}
@@ -38,7 +40,7 @@ export async function resolveStuckOperations(
     const now = deps.clock.now();
     for (const op of stuck) {
       const entry = await tx.ledgerEntry.findFirst({
-        where: { operationId: op.id },
+        where: { userId: op.userId, operationId: op.id },
         select: { id: true, type: true, balanceAfter: true },
       });
       if (entry) {
@@ -49,12 +51,12 @@ export async function resolveStuckOperations(
           idempotent: false,
         });
         await tx.operation.update({
-          where: { id: op.id },
+          where: { id_userId: { id: op.id, userId: op.userId } },
           data: { status: "completed", result: toJson(result), finishedAt: now },
         });
       } else {
         await tx.operation.update({
-          where: { id: op.id },
+          where: { id_userId: { id: op.id, userId: op.userId } },
           data: {
             status: "failed",
             errorCode: ABANDONED_CODE,

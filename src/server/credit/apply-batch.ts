@@ -153,6 +153,7 @@ async function applyOnce(
   const now = deps.clock.now();
   const tickets = items.map((i) => i.change.caller.record ?? null);
   const state = await readBatchState(q, {
+    users: [...new Set(items.map((i) => i.change.request.userId))],
     debits: [...new Set(items.flatMap((i) => (i.change.refund?.kind === "immediate" ? [i.change.refund.originalTransactionId] : [])))],
     refunds: [...new Set(items.flatMap((i) => (i.change.refund?.kind === "queued" ? [i.change.refund.refundId] : [])))],
     items: [...new Set(items.flatMap((i) => (i.change.purchase ? [i.change.purchase.itemId] : [])))],
@@ -235,6 +236,7 @@ function buildWrite(
     if (decision.kind === "refused") {
       write.operations.push({
         id: item.operationId,
+        userId: req.userId,
         status: "failed",
         result: null,
         errorCode: decision.error.code,
@@ -268,7 +270,7 @@ function buildWrite(
         result = { ...result, orderId: change.purchase.orderId, pointsPaid: req.amount } as PurchaseOutcome;
       }
       if (change.refund?.kind === "queued") {
-        write.marks.push({ refundId: change.refund.refundId, transactionId: item.transactionId });
+        write.marks.push({ refundId: change.refund.refundId, userId: req.userId, transactionId: item.transactionId });
       } else if (change.refund) {
         write.refunds.push({
           id: randomUUID(),
@@ -304,7 +306,7 @@ function buildWrite(
           balanceAfter: result.balanceAfter,
         },
       });
-      write.operations.push({ id: item.operationId, status: "completed", result, errorCode: null, errorMessage: null });
+      write.operations.push({ id: item.operationId, userId: req.userId, status: "completed", result, errorCode: null, errorMessage: null });
     } else {
       result = withRefundedTotal(
         balanceChangeResult(change.type, {
@@ -320,6 +322,7 @@ function buildWrite(
       }
       write.operations.push({
         id: item.operationId,
+        userId: req.userId,
         status: "skipped",
         result: { ...result, existingTransactionId: decision.transactionId },
         errorCode: null,

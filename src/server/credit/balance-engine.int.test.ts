@@ -172,7 +172,7 @@ describe("balance engine", () => {
     expect(byUser.get(repeatUser)).toMatchObject({ balance: 45, debits: 5, ledgerRows: 2 });
     expect(byUser.get(shortUser)).toMatchObject({ balance: 2, debits: 0, ledgerRows: 1 });
     for (const [i, tx] of txOf) {
-      const row = await deps.db.ledgerEntry.findUniqueOrThrow({ where: { id: tx } });
+      const row = await deps.db.ledgerEntry.findFirstOrThrow({ where: { id: tx } });
       expect(row).toMatchObject({ type: "DEBIT", userId: items[i]!.userId, businessId: items[i]!.businessId, amount: BigInt(items[i]!.amount) });
     }
 

@@ -45,7 +45,7 @@ describe("planBatch", () => {
     expect(kinds(plan)).toEqual(["applied", "INSUFFICIENT_BALANCE", "applied", "INSUFFICIENT_BALANCE"]);
     expect(plan.decisions.map((d) => (d.kind === "applied" ? d.balanceAfter : null))).toEqual([4n, null, 0n, null]);
     // One versioned update for the account: from the version read, by the number of changes.
-    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 0n }]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", userId: "alice", version: 3, newVersion: 5, balance: 0n }]);
     expect(plan.creates).toEqual([]);
   });
 
@@ -56,7 +56,7 @@ describe("planBatch", () => {
       newId,
     );
     expect(kinds(plan)).toEqual(["INSUFFICIENT_BALANCE", "applied", "applied", "INSUFFICIENT_BALANCE"]);
-    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 5n }]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", userId: "alice", version: 3, newVersion: 5, balance: 5n }]);
   });
 
   it("a business key already in the ledger: the same request is a repeat with the stored answer, anything else is refused", () => {
@@ -121,8 +121,8 @@ describe("planBatch", () => {
     expect(kinds(plan)).toEqual(["applied", "REFUND_EXCEEDS_DEBIT", "applied", "TRANSACTION_NOT_FOUND", "TRANSACTION_NOT_FOUND"]);
     expect(plan.decisions.map((d) => (d.kind === "applied" ? d.refundedTotal : null))).toEqual([40n, null, 50n, null, null]);
     // One versioned update of the debit's refunded total, from what was read.
-    expect(plan.refunded).toEqual([{ debitId: "d1", from: 10n, to: 50n }]);
-    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 40n }]);
+    expect(plan.refunded).toEqual([{ debitId: "d1", userId: "alice", from: 10n, to: 50n }]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", userId: "alice", version: 3, newVersion: 5, balance: 40n }]);
   });
 
   it("a queued refund credits only while its row is due; the same refund twice in a batch credits once", () => {
@@ -139,7 +139,7 @@ describe("planBatch", () => {
       newId,
     );
     expect(kinds(plan)).toEqual(["applied", "applied", "INVALID_STATE", "INVALID_STATE", "REFUND_NOT_FOUND", "repeat"]);
-    expect(plan.updates).toEqual([{ id: "acct-alice", version: 3, newVersion: 5, balance: 10n }]);
+    expect(plan.updates).toEqual([{ id: "acct-alice", userId: "alice", version: 3, newVersion: 5, balance: 10n }]);
     // Counted against the debit when queued, not again now.
     expect(plan.refunded).toEqual([]);
   });

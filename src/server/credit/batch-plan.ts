@@ -89,13 +89,13 @@ export type Decision =
     }
   | { kind: "refused"; error: AppError };
 
-/** One versioned update of an account that exists: from `version` to `newVersion`. */
-export type AccountUpdate = { id: string; version: number; newVersion: number; balance: bigint };
+/** One versioned update of an account that exists: from `version` to `newVersion` (`userId` lets the update prune to its partition). */
+export type AccountUpdate = { id: string; userId: string; version: number; newVersion: number; balance: bigint };
 /** An account a credit creates. */
 export type AccountCreate = { id: string; userId: string; creditTypeId: string; balance: bigint; version: number };
 
 /** A debit's refunded total, from what the batch read to what it gives back (a versioned update too). */
-export type RefundedUpdate = { debitId: string; from: bigint; to: bigint };
+export type RefundedUpdate = { debitId: string; userId: string; from: bigint; to: bigint };
 
 /** An item's sold count, from what the batch read to what it sells (a versioned update too). */
 export type SoldUpdate = { itemId: string; from: number; to: number };
@@ -284,13 +284,13 @@ export function planBatch(items: readonly PlanItem[], state: BatchState, newAcco
   for (const acct of running.values()) {
     if (acct.changes === 0) continue;
     if (acct.created) creates.push({ id: acct.id, userId: acct.userId, creditTypeId: acct.creditTypeId, balance: acct.balance, version: acct.changes });
-    else updates.push({ id: acct.id, version: acct.version, newVersion: acct.version + acct.changes, balance: acct.balance });
+    else updates.push({ id: acct.id, userId: acct.userId, version: acct.version, newVersion: acct.version + acct.changes, balance: acct.balance });
   }
   return {
     decisions,
     updates,
     creates,
-    refunded: [...refunded].map(([debitId, r]) => ({ debitId, from: r.from, to: r.to })),
+    refunded: [...refunded].map(([debitId, r]) => ({ debitId, userId: state.debits.get(debitId)!.userId, from: r.from, to: r.to })),
     sold: [...sold].map(([itemId, r]) => ({ itemId, from: r.from, to: r.to })),
   };
 }

@@ -20,6 +20,12 @@ import {
  */
 
 export type ReadKeys = {
+  /**
+   * Every user the batch's items are for: each per-user read is limited to
+   * their partitions. The debits and queued refunds the batch names are its
+   * items' users' own (one of another user is not found, as the plan wants).
+   */
+  users: string[];
   /** Debits the batch's refunds give back to. */
   debits: string[];
   /** Queued refund rows the batch applies. */
@@ -34,18 +40,32 @@ export type ReadKeys = {
   now: Date;
 };
 
+/*
+ * Partitioning (docs/architecture.md, "Partitioning"): every per-user table
+ * is hash-partitioned by user_id, and every read or write of one below
+ * carries `user_id = ANY(<the batch's users>)` besides its own key, so the
+ * planner keeps only the partitions of the batch's users (one, for a batch of
+ * one user). partitioning.int.test.ts proves it on these exact statements.
+ * PostgreSQL 15 prunes on `= ANY($n)` when it plans with the values (a custom
+ * plan, which it keeps choosing for these statements: a generic plan would
+ * cost every partition); business keys are global and are read from their
+ * unpartitioned claim table. A key claimed by a user outside the batch comes
+ * without its ledger row (balance 0, no operation): the plan only ever
+ * refuses it (IDEMPOTENCY_KEY_REUSED, another user), never answers with it.
+ */
 const READ_SQL: Statement = { name: "fp_batch_read", text: `
 SELECT
   (SELECT coalesce(json_agg(json_build_object(
-      'id', e.id, 'userId', e.user_id, 'creditTypeId', e.credit_type_id, 'type', e.type,
-      'amount', e.amount::text, 'balanceAfter', e.balance_after::text, 'operationId', e.operation_id,
-      'businessCode', e.business_code, 'businessId', e.business_id)), '[]'::json)
-     FROM ledger_entries e
-    WHERE (e.business_code, e.business_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))) AS entries,
+      'id', k.transaction_id, 'userId', k.user_id, 'creditTypeId', k.credit_type_id, 'type', k.type,
+      'amount', k.amount::text, 'balanceAfter', coalesce(e.balance_after, 0)::text, 'operationId', e.operation_id,
+      'businessCode', k.business_code, 'businessId', k.business_id)), '[]'::json)
+     FROM business_keys k
+     LEFT JOIN ledger_entries e ON e.id = k.transaction_id AND e.user_id = k.user_id AND e.user_id = ANY($14::text[])
+    WHERE (k.business_code, k.business_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))) AS entries,
   (SELECT coalesce(json_agg(json_build_object(
       'id', a.id, 'userId', a.user_id, 'creditTypeId', a.credit_type_id, 'balance', a.balance::text, 'version', a.version)), '[]'::json)
      FROM accounts a
-    WHERE (a.user_id, a.credit_type_id) IN (SELECT * FROM unnest($3::text[], $4::text[]))) AS accounts,
+    WHERE (a.user_id, a.credit_type_id) IN (SELECT * FROM unnest($3::text[], $4::text[])) AND a.user_id = ANY($14::text[])) AS accounts,
   (SELECT coalesce(json_agg(c.id), '[]'::json) FROM credit_types c WHERE c.id = ANY($5::text[])) AS credit_types,
   (SELECT coalesce(json_agg(json_build_object('principal', r.principal, 'requestId', r.request_id)), '[]'::json)
      FROM request_records r
@@ -53,16 +73,17 @@ SELECT
   (SELECT coalesce(json_agg(json_build_object(
       'id', d.id, 'userId', d.user_id, 'creditTypeId', d.credit_type_id, 'type', d.type,
       'amount', d.amount::text, 'refunded', d.refunded_amount::text)), '[]'::json)
-     FROM ledger_entries d WHERE d.id = ANY($9::uuid[])) AS debits,
+     FROM ledger_entries d WHERE d.id = ANY($9::uuid[]) AND d.user_id = ANY($14::text[])) AS debits,
   (SELECT coalesce(json_agg(json_build_object('id', f.id, 'status', f.status)), '[]'::json)
-     FROM refunds f WHERE f.id = ANY($10::uuid[])) AS refunds,
+     FROM refunds f WHERE f.id = ANY($10::uuid[]) AND f.user_id = ANY($14::text[])) AS refunds,
   (SELECT coalesce(json_agg(json_build_object('id', i.id, 'stock', i.stock, 'sold', i.sold)), '[]'::json)
      FROM flash_sale_items i WHERE i.id = ANY($11::text[])) AS items,
   (SELECT coalesce(json_agg(json_build_object(
       'userId', o.user_id, 'itemId', o.item_id, 'orderId', o.id, 'transactionId', o.transaction_id,
       'operationId', o.operation_id, 'balanceAfter', coalesce(e.balance_after, 0)::text)), '[]'::json)
-     FROM flash_sale_orders o LEFT JOIN ledger_entries e ON e.id = o.transaction_id
-    WHERE (o.user_id, o.item_id) IN (SELECT * FROM unnest($12::text[], $13::text[]))) AS orders` };
+     FROM flash_sale_orders o
+     LEFT JOIN ledger_entries e ON e.id = o.transaction_id AND e.user_id = o.user_id AND e.user_id = ANY($14::text[])
+    WHERE (o.user_id, o.item_id) IN (SELECT * FROM unnest($12::text[], $13::text[])) AND o.user_id = ANY($14::text[])) AS orders` };
 
 type ReadRow = {
   entries: (Omit<ExistingEntry, "amount" | "balanceAfter"> & { amount: string; balanceAfter: string; businessCode: string; businessId: string })[];
@@ -93,6 +114,7 @@ export async function readBatchState(q: Query, keys: ReadKeys): Promise<BatchSta
     keys.items,
     keys.buyers.map((b) => b.userId),
     keys.buyers.map((b) => b.itemId),
+    keys.users,
   ]);
   if (!row) throw new Error("the batch read returned no row");
   return {
@@ -137,6 +159,7 @@ export type LedgerInsert = Omit<LedgerRow, "createdAt" | "seq" | "operationId"> 
 export type EventInsert = { type: string; userId: string; payload: unknown };
 export type OperationFinish = {
   id: string;
+  userId: string;
   status: "completed" | "skipped" | "failed";
   result: unknown;
   errorCode: string | null;
@@ -165,7 +188,7 @@ export type RefundInsert = {
 };
 
 /** A queued refund the batch applied: its row becomes SUCCEEDED with the credit (`transactionId`). */
-export type RefundMark = { refundId: string; transactionId: string };
+export type RefundMark = { refundId: string; userId: string; transactionId: string };
 
 /** A flash-sale order a purchase placed, paid by its debit (`transactionId`). */
 export type OrderInsert = {
@@ -204,11 +227,18 @@ export type WriteCounts = {
   soldUpdated: number;
 };
 
+/**
+ * Every per-user write names its rows by (id, user_id) and is limited to the
+ * batch's users ($60), so it touches their partitions only; inserts are
+ * routed by PostgreSQL. `keys` claims each new ledger row's business key in
+ * business_keys (global): a key another batch claimed meanwhile is a unique
+ * violation, and the batch reads again (apply-batch.ts).
+ */
 const WRITE_SQL: Statement = { name: "fp_batch_write", text: `
 WITH upd AS (
   UPDATE accounts a SET balance = u.balance, version = u.new_version, updated_at = $1
-  FROM unnest($2::uuid[], $3::int[], $4::int[], $5::bigint[]) AS u(id, version, new_version, balance)
-  WHERE a.id = u.id AND a.version = u.version
+  FROM unnest($2::uuid[], $3::int[], $4::int[], $5::bigint[], $61::text[]) AS u(id, version, new_version, balance, user_id)
+  WHERE a.id = u.id AND a.user_id = u.user_id AND a.version = u.version AND a.user_id = ANY($60::text[])
   RETURNING a.id
 ), created AS (
   INSERT INTO accounts (id, user_id, credit_type_id, balance, version, created_at, updated_at)
@@ -222,6 +252,11 @@ WITH upd AS (
   FROM unnest($11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::text[], $19::text[], $20::uuid[])
        WITH ORDINALITY AS l(id, account_id, user_id, credit_type_id, type, amount, balance_after, code, bid, op, ord)
   ORDER BY l.ord
+), keys AS (
+  INSERT INTO business_keys (business_code, business_id, user_id, credit_type_id, type, amount, transaction_id, created_at)
+  SELECT k.code, k.bid, k.user_id, k.credit_type_id, k.type::"LedgerType", k.amount, k.id, $1
+  FROM unnest($11::uuid[], $13::text[], $14::text[], $15::text[], $16::bigint[], $18::text[], $19::text[])
+       AS k(id, user_id, credit_type_id, type, amount, code, bid)
 ), events AS (
   INSERT INTO outbox_events (type, user_id, payload, created_at)
   SELECT v.type, v.user_id, v.payload, $1
@@ -229,8 +264,8 @@ WITH upd AS (
   ORDER BY v.ord
 ), ops AS (
   UPDATE operations o SET status = v.status::"OperationStatus", result = v.result, error_code = v.code, error_message = v.message, finished_at = $1
-  FROM unnest($24::uuid[], $25::text[], $26::jsonb[], $27::text[], $28::text[]) AS v(id, status, result, code, message)
-  WHERE o.id = v.id
+  FROM unnest($24::uuid[], $25::text[], $26::jsonb[], $27::text[], $28::text[], $62::text[]) AS v(id, status, result, code, message, user_id)
+  WHERE o.id = v.id AND o.user_id = v.user_id AND o.user_id = ANY($60::text[])
 ), records AS (
   INSERT INTO request_records (principal, request_id, procedure, input_hash, user_id, operation_id, outcome, response, created_at, expires_at)
   SELECT r.principal, r.request_id, r.procedure, r.hash, r.user_id, r.op, 'success', r.response, $1, r.expires_at
@@ -244,8 +279,8 @@ WITH upd AS (
   RETURNING 1
 ), refunded AS (
   UPDATE ledger_entries d SET refunded_amount = r.to_amount
-  FROM unnest($37::uuid[], $38::bigint[], $39::bigint[]) AS r(id, from_amount, to_amount)
-  WHERE d.id = r.id AND d.refunded_amount = r.from_amount
+  FROM unnest($37::uuid[], $38::bigint[], $39::bigint[], $63::text[]) AS r(id, from_amount, to_amount, user_id)
+  WHERE d.id = r.id AND d.user_id = r.user_id AND d.refunded_amount = r.from_amount AND d.user_id = ANY($60::text[])
   RETURNING 1
 ), refund_rows AS (
   INSERT INTO refunds (id, user_id, credit_type_id, amount, reason, original_transaction_id, status, attempts, refund_transaction_id,
@@ -256,8 +291,8 @@ WITH upd AS (
 ), marks AS (
   UPDATE refunds f SET status = 'SUCCEEDED', refund_transaction_id = m.tx, last_error = NULL,
                        version = f.version + 1, updated_at = $1
-  FROM unnest($47::uuid[], $48::uuid[]) AS m(id, tx)
-  WHERE f.id = m.id AND f.status IN ('PENDING', 'RETRYING')
+  FROM unnest($47::uuid[], $48::uuid[], $64::text[]) AS m(id, tx, user_id)
+  WHERE f.id = m.id AND f.user_id = m.user_id AND f.status IN ('PENDING', 'RETRYING') AND f.user_id = ANY($60::text[])
   RETURNING 1
 ), orders AS (
   INSERT INTO flash_sale_orders (id, user_id, activity_id, item_id, credit_type_id, points_paid, transaction_id, operation_id, created_at)
@@ -276,6 +311,13 @@ SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM created
        (SELECT count(*) FROM records)::int AS recorded, (SELECT count(*) FROM refunded)::int AS refunded,
        (SELECT count(*) FROM marks)::int AS marked, (SELECT count(*) FROM orders)::int AS ordered,
        (SELECT count(*) FROM sold)::int AS "soldUpdated"` };
+
+/** The users whose rows the batch updates: what its UPDATEs prune to. */
+function usersOf(w: BatchWrite): string[] {
+  const users = new Set<string>();
+  for (const rows of [w.updates, w.operations, w.refunded, w.marks]) for (const r of rows) users.add(r.userId);
+  return [...users];
+}
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -346,6 +388,11 @@ export async function writeBatch(q: Query, w: BatchWrite): Promise<WriteCounts> 
     w.sold.map((x) => x.itemId),
     w.sold.map((x) => x.from),
     w.sold.map((x) => x.to),
+    usersOf(w),
+    w.updates.map((u) => u.userId),
+    w.operations.map((o) => o.userId),
+    w.refunded.map((r) => r.userId),
+    w.marks.map((m) => m.userId),
   ]);
   if (!row) throw new Error("the batch write returned no row");
   return row;

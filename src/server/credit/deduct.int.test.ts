@@ -47,12 +47,12 @@ describe("credit.deduct", () => {
     expect(Object.keys(res).sort()).toEqual(["balanceAfter", "idempotent", "operationId", "success", "transactionId"]);
     const account = await caller.credit.account({ userId, creditTypeId });
     expect(account).toMatchObject({ balance: 70, version: 2 });
-    const entry = await deps.db.ledgerEntry.findUniqueOrThrow({ where: { id: res.transactionId } });
+    const entry = await deps.db.ledgerEntry.findFirstOrThrow({ where: { id: res.transactionId } });
     expect(entry).toMatchObject({ type: "DEBIT", amount: 30n, balanceAfter: 70n, operationId: res.operationId });
     const events = await deps.db.outboxEvent.findMany({ where: { userId, type: "credit.deducted" } });
     expect(events).toHaveLength(1);
     expect(events[0]?.payload).toMatchObject({ transactionId: res.transactionId, balanceAfter: 70, amount: 30 });
-    const op = await deps.db.operation.findUniqueOrThrow({ where: { id: res.operationId } });
+    const op = await deps.db.operation.findFirstOrThrow({ where: { id: res.operationId } });
     expect(op).toMatchObject({ type: "credit.deduct", status: "completed", businessId });
   });
 

@@ -53,7 +53,8 @@ export async function listLedger(
   if (!account) throw new AppError("ACCOUNT_NOT_FOUND", `no account for user ${input.userId} in ${input.creditTypeId}`);
   const before = input.cursor ? decodeCursor(input.cursor) : null;
   const rows = await db.ledgerEntry.findMany({
-    where: { accountId: account.id, ...(before !== null ? { seq: { lt: before } } : {}) },
+    // user_id as well as the account: the read prunes to the user's partition.
+    where: { userId: input.userId, accountId: account.id, ...(before !== null ? { seq: { lt: before } } : {}) },
     orderBy: { seq: "desc" },
     take: input.limit + 1,
   });

@@ -69,7 +69,7 @@ describe("credit.refund", () => {
 
     const [check] = await accountChecks(deps.db, [userId]);
     expect(check).toMatchObject({ balance: 200, credits: 300, debits: 100 });
-    expect(await deps.db.ledgerEntry.findUniqueOrThrow({ where: { id: transactionId } })).toMatchObject({ refundedAmount: 100n });
+    expect(await deps.db.ledgerEntry.findFirstOrThrow({ where: { id: transactionId } })).toMatchObject({ refundedAmount: 100n });
     const refunds = await deps.db.refund.findMany({ where: { originalTransactionId: transactionId }, orderBy: { amount: "asc" } });
     expect(refunds.map((r) => ({ amount: r.amount, status: r.status, userId: r.userId }))).toEqual([
       { amount: 30n, status: "SUCCEEDED", userId },
@@ -94,7 +94,7 @@ describe("credit.refund", () => {
     expect(applied).toHaveLength(6);
     expect(refused.filter((c) => c !== "REFUND_EXCEEDS_DEBIT")).toEqual([]);
     expect(applied.map((r) => r.refundedTotal).sort((a, b) => a - b)).toEqual([15, 30, 45, 60, 75, 90]);
-    expect(await deps.db.ledgerEntry.findUniqueOrThrow({ where: { id: transactionId } })).toMatchObject({ refundedAmount: 90n });
+    expect(await deps.db.ledgerEntry.findFirstOrThrow({ where: { id: transactionId } })).toMatchObject({ refundedAmount: 90n });
     expect(await deps.db.refund.count({ where: { originalTransactionId: transactionId, status: "SUCCEEDED" } })).toBe(6);
     const [check] = await accountChecks(deps.db, [userId]);
     expect(check).toMatchObject({ balance: 90, credits: 190, debits: 100 });

@@ -24,10 +24,16 @@ export type RefundRequest = {
  * together. Idempotent by business key.
  */
 export async function refundDebit(deps: Deps, req: RefundRequest, caller: CallerInfo): Promise<RefundResult> {
-  const debit = await deps.db.ledgerEntry.findUnique({
-    where: { id: req.transactionId },
-    select: { userId: true, creditTypeId: true, type: true, amount: true, refundedAmount: true },
-  });
+  // The caller knows only the transaction id: its claim (business_keys, one
+  // global index lookup) names the user, so the debit is read from that
+  // user's partition instead of from every one.
+  const claim = await deps.db.businessKey.findUnique({ where: { transactionId: req.transactionId }, select: { userId: true } });
+  const debit =
+    claim &&
+    (await deps.db.ledgerEntry.findUnique({
+      where: { id_userId: { id: req.transactionId, userId: claim.userId } },
+      select: { userId: true, creditTypeId: true, type: true, amount: true, refundedAmount: true },
+    }));
   if (!debit || debit.type !== "DEBIT") throw new AppError("TRANSACTION_NOT_FOUND", `no debit with transaction id ${req.transactionId}`);
   const amount = req.amount ?? (await defaultAmount(deps, req, debit));
   if (amount <= 0) {
@@ -51,7 +57,7 @@ export async function refundDebit(deps: Deps, req: RefundRequest, caller: Caller
  * (answered idempotently), not a new one for the rest.
  */
 async function defaultAmount(deps: Deps, req: RefundRequest, debit: { amount: bigint; refundedAmount: bigint }): Promise<number> {
-  const earlier = await deps.db.ledgerEntry.findUnique({
+  const earlier = await deps.db.businessKey.findUnique({
     where: { businessCode_businessId: { businessCode: req.businessCode, businessId: req.businessId } },
     select: { amount: true },
   });

@@ -94,7 +94,7 @@ export async function accountChecks(db: Db, userIds: string[]): Promise<AccountC
       COUNT(l.id) AS n
     FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
     WHERE a.user_id = ANY(${userIds})
-    GROUP BY a.id ORDER BY a.user_id, a.credit_type_id`;
+    GROUP BY a.id, a.user_id ORDER BY a.user_id, a.credit_type_id`;
   return rows.map((r) => ({
     userId: r.user_id,
     creditTypeId: r.credit_type_id,

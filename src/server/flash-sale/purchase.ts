@@ -220,21 +220,27 @@ async function cancelPurchase(deps: Deps, req: PurchaseRequest, order: PurchaseO
   const now = deps.clock.now();
   const reason = cause instanceof Error ? cause.message : String(cause);
   await sqlOf(deps.db).transaction(async (q) => {
-    const removed = await q(`DELETE FROM flash_sale_orders WHERE id = $1::uuid AND transaction_id = $2::uuid RETURNING id`, [order.orderId, order.transactionId]);
+    const removed = await q(`DELETE FROM flash_sale_orders WHERE id = $1::uuid AND user_id = $3 AND transaction_id = $2::uuid RETURNING id`, [
+      order.orderId,
+      order.transactionId,
+      req.userId,
+    ]);
     if (removed.length === 0) throw new Error(`order ${order.orderId} is not there to cancel`);
     await q(`UPDATE flash_sale_items SET sold = sold - 1, version = version + 1 WHERE id = $1`, [req.itemId]);
     await enqueueRefund(
       q,
       {
         debitId: order.transactionId,
+        userId: req.userId,
         reason: "flash-sale purchase failed after its debit",
         context: { orderId: order.orderId, activityId: req.activityId, itemId: req.itemId, operationId: order.operationId },
       },
       now,
     );
     await q(
-      `UPDATE operations SET status = 'failed', result = NULL, error_code = 'UNAVAILABLE', error_message = $2, finished_at = $3 WHERE id = $1::uuid`,
-      [order.operationId, `the purchase failed after its debit (${reason.slice(0, 300)}); the points are refunded`, now],
+      `UPDATE operations SET status = 'failed', result = NULL, error_code = 'UNAVAILABLE', error_message = $2, finished_at = $3
+        WHERE id = $1::uuid AND user_id = $4`,
+      [order.operationId, `the purchase failed after its debit (${reason.slice(0, 300)}); the points are refunded`, now, req.userId],
     );
   }).catch((err: unknown) => {
     deps.log.error({ err, orderId: order.orderId }, "could not cancel a purchase that failed after its debit; the order stands");

@@ -7,6 +7,7 @@ export type OperationType = "credit.grant" | "credit.deduct" | "credit.refund" |
 export type OperationStart = {
   id: string;
   type: OperationType;
+  /** Its partition key: every operation the service records is for a user (docs/architecture.md, "Partitioning"). */
   userId: string;
   creditTypeId: string | null;
   principal: string | null;
@@ -43,7 +44,7 @@ const START_SQL: Statement = {
   text: `INSERT INTO operations (id, type, status, user_id, credit_type_id, principal, request_id, business_code, business_id, input, started_at)
      SELECT o.id, o.type, 'started', o.user_id, o.credit_type_id, o.principal, o.request_id, o.code, o.bid, o.input, o.started_at
      FROM ${OPERATION_ROWS} ORDER BY o.id
-     ON CONFLICT (id) DO NOTHING`,
+     ON CONFLICT (id, user_id) DO NOTHING`,
 };
 
 /**
@@ -71,7 +72,7 @@ export async function failOperations(
                              error_code, error_message, finished_at)
      SELECT o.id, o.type, 'failed', o.user_id, o.credit_type_id, o.principal, o.request_id, o.code, o.bid, o.input, o.started_at, $11, $12, $13
      FROM ${OPERATION_ROWS} ORDER BY o.id
-     ON CONFLICT (id) DO UPDATE SET status = 'failed', error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,
+     ON CONFLICT (id, user_id) DO UPDATE SET status = 'failed', error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,
                                     finished_at = EXCLUDED.finished_at
        WHERE operations.status = 'started'`,
     [...startArrays(ops), error.code, error.message.slice(0, 1000), now],

@@ -65,8 +65,12 @@ function mostTelling(ops: OperationRow[]): OperationRow | undefined {
   return [...ops].sort((a, b) => rank(a.status) - rank(b.status) || b.startedAt.getTime() - a.startedAt.getTime())[0];
 }
 
-async function byId(db: Db, id: string): Promise<OperationRow | null> {
-  return db.operation.findUnique({ where: { id }, select: operationSelect });
+/**
+ * By id, and by its user when known (one partition); by id alone it is a
+ * fan-out, one primary-key probe per partition (the key is (id, user_id)).
+ */
+async function byId(db: Db, id: string, userId?: string | null): Promise<OperationRow | null> {
+  return db.operation.findFirst({ where: { id, ...(userId ? { userId } : {}) }, select: operationSelect });
 }
 
 /**
@@ -86,7 +90,7 @@ export async function getOperationStatus(
     op = await byId(db, query.operationId);
   } else if ("requestId" in query) {
     const record = await findRequestRecord(db, principal, query.requestId, clock.now());
-    if (record?.operationId) op = await byId(db, record.operationId);
+    if (record?.operationId) op = await byId(db, record.operationId, record.userId);
     if (!op) {
       const ops = await db.operation.findMany({
         where: { principal, requestId: query.requestId },
@@ -98,10 +102,23 @@ export async function getOperationStatus(
     }
   } else {
     // The operation that took effect (its transaction wrote the ledger row and
-    // marked it completed together), else the most telling attempt.
+    // marked it completed together), else the most telling attempt. A key
+    // that applied has its claim (business_keys), which names the user: the
+    // operation that took effect is then read from that user's partition
+    // alone; only a key that never applied (or whose effect was cancelled)
+    // is looked for in every partition.
+    const claim = await db.businessKey.findUnique({
+      where: { businessCode_businessId: { businessCode: query.businessCode, businessId: query.businessId } },
+      select: { userId: true },
+    });
     op =
       (await db.operation.findFirst({
-        where: { businessCode: query.businessCode, businessId: query.businessId, status: "completed" },
+        where: {
+          businessCode: query.businessCode,
+          businessId: query.businessId,
+          status: "completed",
+          ...(claim ? { userId: claim.userId } : {}),
+        },
         select: operationSelect,
       })) ??
       mostTelling(

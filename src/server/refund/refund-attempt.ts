@@ -57,7 +57,7 @@ export async function attemptRefund(
     );
     if (outcome.ok) {
       // A repeat: the credit is in the ledger already (its row was marked with it).
-      if (outcome.result.idempotent) await markRefundSucceeded(sqlOf(deps.db).query, refund.id, outcome.result.transactionId, deps.clock.now());
+      if (outcome.result.idempotent) await markRefundSucceeded(sqlOf(deps.db).query, refund, outcome.result.transactionId, deps.clock.now());
       metrics.attempts.inc({ outcome: "succeeded" });
       return { kind: "succeeded", transactionId: outcome.result.transactionId };
     }
@@ -79,6 +79,7 @@ async function recordFailure(deps: Deps, refund: ClaimedRefund, error: AppError,
   const delay = refundBackoffMs(refund.attempts, { baseMs: deps.env.REFUND_BACKOFF_BASE_MS, maxMs: deps.env.REFUND_BACKOFF_MAX_MS }, random);
   const written = await recordRefundFailure(sqlOf(deps.db).query, {
     id: refund.id,
+    userId: refund.userId,
     attempts: refund.attempts,
     status: last ? "FAILED" : "RETRYING",
     nextAttemptAt: new Date(now.getTime() + delay),

@@ -72,14 +72,14 @@ describe("refund queue", () => {
     // The deciding transaction fails after queueing: no refund, nothing counted.
     await expect(
       sqlOf(deps.db).transaction(async (q) => {
-        await enqueueRefund(q, { debitId: d!.debitId, reason: "purchase failed" }, now);
+        await enqueueRefund(q, { debitId: d!.debitId, userId: d!.userId, reason: "purchase failed" }, now);
         throw new Error("the order could not be written");
       }),
     ).rejects.toThrow("the order could not be written");
     expect(await deps.db.refund.count({ where: { originalTransactionId: d!.debitId } })).toBe(0);
 
     const [id] = await queueRefunds(deps, [d!], 40n);
-    expect(await deps.db.ledgerEntry.findUniqueOrThrow({ where: { id: d!.debitId } })).toMatchObject({ refundedAmount: 40n });
+    expect(await deps.db.ledgerEntry.findFirstOrThrow({ where: { id: d!.debitId } })).toMatchObject({ refundedAmount: 40n });
     // What is queued is spoken for: a refund of more than the rest is refused, queued or immediate.
     await expect(queueRefunds(deps, [d!], 21n)).rejects.toMatchObject({ code: "REFUND_EXCEEDS_DEBIT" });
     await expect(
@@ -89,7 +89,7 @@ describe("refund queue", () => {
     for (const debitId of ["00000000-0000-4000-8000-000000000000", grant.id]) {
       await expect(queueRefunds(deps, [{ ...d!, debitId }])).rejects.toMatchObject({ code: "TRANSACTION_NOT_FOUND" });
     }
-    expect(await deps.db.refund.findUniqueOrThrow({ where: { id: id! } })).toMatchObject({ status: "PENDING", attempts: 0, amount: 40n });
+    expect(await deps.db.refund.findFirstOrThrow({ where: { id: id! } })).toMatchObject({ status: "PENDING", attempts: 0, amount: 40n });
 
     // The queue's gauges see it due.
     await refreshRefundGauges(deps);
@@ -111,7 +111,7 @@ describe("refund queue", () => {
       // The jitter's top (random ≈ 1) makes each wait its bound: BASE, 2 × BASE, …
       await workUntil(
         async () => {
-          const row = await deps.db.refund.findUniqueOrThrow({ where: { id: id! } });
+          const row = await deps.db.refund.findFirstOrThrow({ where: { id: id! } });
           const last = seen.at(-1);
           if (row.attempts > 0 && (!last || last.attempts !== row.attempts) && row.status !== "PENDING") {
             seen.push({ status: row.status, attempts: row.attempts, waitMs: row.nextAttemptAt.getTime() - row.updatedAt.getTime() });
@@ -192,7 +192,7 @@ describe("refund queue", () => {
     // A resolved refund cannot be retried; an unknown one is 404.
     const [d2] = await debitedUsers(deps, 1, { creditTypeId, grant: 10, debit: 10 });
     const [resolved] = await queueRefunds(deps, [d2!]);
-    await deps.db.refund.update({ where: { id: resolved! }, data: { status: "RESOLVED" } });
+    await deps.db.refund.updateMany({ where: { id: resolved! }, data: { status: "RESOLVED" } });
     await expect(operator.refund.retry({ refundId: resolved!, reason: "again" })).rejects.toMatchObject({ code: "CONFLICT", cause: { code: "INVALID_STATE" } });
     await expect(operator.refund.retry({ refundId: "00000000-0000-4000-8000-000000000000", reason: "again" })).rejects.toMatchObject({
       code: "NOT_FOUND",
@@ -208,7 +208,7 @@ describe("refund queue", () => {
       const round = processDueRefunds(deps);
       await new Promise((r) => setTimeout(r, 150));
       // The attempt is past its claim; the refund is settled elsewhere (as resolve would, on a FAILED one).
-      await deps.db.refund.update({ where: { id: id! }, data: { status: "RESOLVED" } });
+      await deps.db.refund.updateMany({ where: { id: id! }, data: { status: "RESOLVED" } });
       const { outcomes } = await round;
       expect(outcomes.map((o) => o.kind)).toContain("superseded");
     } finally {

@@ -34,6 +34,8 @@ export type ClaimedRefund = {
 /** What `enqueueRefund` needs: the debit to give back, how much (the rest when left out), and why. */
 export type RefundOrder = {
   debitId: string;
+  /** The debit's user: the refund lives in (and the debit is found in) that user's partition. */
+  userId: string;
   amount?: bigint | undefined;
   reason: string;
   /** What the refund came from (an order, an activity), kept with it for operators. */
@@ -45,11 +47,11 @@ export type RefundOrder = {
 const ENQUEUE_SQL: Statement = { name: "fp_refund_enqueue", text: `
 WITH want AS (
   SELECT e.id, e.user_id, e.credit_type_id, coalesce($2::bigint, e.amount - e.refunded_amount) AS amount
-  FROM ledger_entries e WHERE e.id = $1::uuid AND e.type = 'DEBIT'
+  FROM ledger_entries e WHERE e.id = $1::uuid AND e.user_id = $7 AND e.type = 'DEBIT'
 ), counted AS (
   UPDATE ledger_entries e SET refunded_amount = e.refunded_amount + w.amount
   FROM want w
-  WHERE e.id = w.id AND w.amount > 0 AND e.refunded_amount + w.amount <= e.amount
+  WHERE e.id = w.id AND e.user_id = $7 AND w.amount > 0 AND e.refunded_amount + w.amount <= e.amount
   RETURNING e.id
 ), queued AS (
   INSERT INTO refunds (id, user_id, credit_type_id, amount, reason, original_transaction_id, status, attempts,
@@ -76,6 +78,7 @@ export async function enqueueRefund(q: Query, order: RefundOrder, now: Date): Pr
     order.reason.slice(0, 200),
     now,
     order.context === undefined ? null : JSON.stringify(order.context),
+    order.userId,
   ]);
   if (!row?.found) throw new AppError("TRANSACTION_NOT_FOUND", `no debit with transaction id ${order.debitId}`);
   if (!row.queued) {
@@ -84,16 +87,18 @@ export async function enqueueRefund(q: Query, order: RefundOrder, now: Date): Pr
   return id;
 }
 
+// A fan-out by design: due refunds are found by (status, next_attempt_at)
+// in every partition's index; each is then updated by its full key.
 const CLAIM_SQL: Statement = { name: "fp_refund_claim", text: `
 WITH due AS (
-  SELECT id FROM refunds
+  SELECT id, user_id FROM refunds
   WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_at <= $1
   ORDER BY next_attempt_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 )
 UPDATE refunds f SET attempts = f.attempts + 1, next_attempt_at = $3, version = f.version + 1, updated_at = $1
-FROM due WHERE f.id = due.id
+FROM due WHERE f.id = due.id AND f.user_id = due.user_id
 RETURNING f.id, f.user_id AS "userId", f.credit_type_id AS "creditTypeId", f.amount::text AS amount, f.reason,
           f.original_transaction_id AS "originalTransactionId", f.status, f.attempts` };
 
@@ -115,8 +120,8 @@ const CLAIM_ONE_SQL = `
 UPDATE refunds f SET attempts = f.attempts + 1, next_attempt_at = $2,
        status = CASE WHEN f.status = 'FAILED' THEN 'RETRYING'::"RefundStatus" ELSE f.status END,
        version = f.version + 1, updated_at = $3
-FROM (SELECT id, status FROM refunds WHERE id = $1::uuid) before
-WHERE f.id = before.id AND f.status IN ('PENDING', 'RETRYING', 'FAILED')
+FROM (SELECT id, user_id, status FROM refunds WHERE id = $1::uuid) before
+WHERE f.id = before.id AND f.user_id = before.user_id AND f.status IN ('PENDING', 'RETRYING', 'FAILED')
 RETURNING f.id, f.user_id AS "userId", f.credit_type_id AS "creditTypeId", f.amount::text AS amount, f.reason,
           f.original_transaction_id AS "originalTransactionId", before.status, f.attempts`;
 
@@ -134,7 +139,7 @@ export async function claimRefund(q: Query, id: string, opts: { now: Date; lease
 
 const FAIL_SQL: Statement = { name: "fp_refund_fail", text: `
 UPDATE refunds SET status = $3::"RefundStatus", next_attempt_at = $4, last_error = $5, version = version + 1, updated_at = $6
-WHERE id = $1::uuid AND attempts = $2 AND status IN ('PENDING', 'RETRYING')
+WHERE id = $1::uuid AND user_id = $7 AND attempts = $2 AND status IN ('PENDING', 'RETRYING')
 RETURNING status` };
 
 /**
@@ -145,7 +150,7 @@ RETURNING status` };
  */
 export async function recordRefundFailure(
   q: Query,
-  failure: { id: string; attempts: number; status: "RETRYING" | "FAILED"; nextAttemptAt: Date; error: string; now: Date },
+  failure: { id: string; userId: string; attempts: number; status: "RETRYING" | "FAILED"; nextAttemptAt: Date; error: string; now: Date },
 ): Promise<RefundStatus | null> {
   const [row] = await q<{ status: RefundStatus }>(FAIL_SQL, [
     failure.id,
@@ -154,19 +159,20 @@ export async function recordRefundFailure(
     failure.nextAttemptAt,
     failure.error.slice(0, 1000),
     failure.now,
+    failure.userId,
   ]);
   return row?.status ?? null;
 }
 
 const MARK_SQL = `
 UPDATE refunds SET status = 'SUCCEEDED', refund_transaction_id = $2::uuid, last_error = NULL, version = version + 1, updated_at = $3
-WHERE id = $1::uuid AND status IN ('PENDING', 'RETRYING')`;
+WHERE id = $1::uuid AND user_id = $4 AND status IN ('PENDING', 'RETRYING')`;
 
 /**
  * Marks a refund SUCCEEDED with a credit already in the ledger under its
  * business key. The engine marks the row in the credit's own statement; this
  * is for a credit that turned out to be there already.
  */
-export async function markRefundSucceeded(q: Query, id: string, transactionId: string, now: Date): Promise<void> {
-  await q(MARK_SQL, [id, transactionId, now]);
+export async function markRefundSucceeded(q: Query, refund: { id: string; userId: string }, transactionId: string, now: Date): Promise<void> {
+  await q(MARK_SQL, [refund.id, transactionId, now, refund.userId]);
 }

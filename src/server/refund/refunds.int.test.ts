@@ -95,7 +95,7 @@ describe("refund.list and refund.resolve", () => {
       cause: { code: "REFUND_NOT_FOUND" },
     });
     await expect(operator.refund.resolve({ refundId: id, reason: "" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
-    expect(await deps.db.refund.findUniqueOrThrow({ where: { id: pending } })).toMatchObject({ status: "PENDING" });
+    expect(await deps.db.refund.findFirstOrThrow({ where: { id: pending } })).toMatchObject({ status: "PENDING" });
     // Resolving credits nothing: no ledger row for this user.
     expect(await deps.db.ledgerEntry.count({ where: { userId } })).toBe(0);
   });

@@ -95,14 +95,15 @@ export async function resolveRefund(
   caller: { actor: AuditEntry["actor"]; requestId?: string | null },
 ): Promise<RefundView> {
   return deps.db.$transaction(async (tx) => {
-    const [row] = await tx.$queryRaw<{ status: RefundStatus }[]>`
-      SELECT status FROM refunds WHERE id = ${input.refundId}::uuid FOR UPDATE`;
+    // By id alone (an operator's click): one primary-key probe per partition.
+    const [row] = await tx.$queryRaw<{ status: RefundStatus; userId: string }[]>`
+      SELECT status, user_id AS "userId" FROM refunds WHERE id = ${input.refundId}::uuid FOR UPDATE`;
     if (!row) throw new AppError("REFUND_NOT_FOUND", `no refund ${input.refundId}`);
     if (row.status !== "FAILED") {
       throw new AppError("INVALID_STATE", `refund ${input.refundId} is ${row.status}; only a FAILED refund can be resolved`);
     }
     const updated = await tx.refund.update({
-      where: { id: input.refundId },
+      where: { id_userId: { id: input.refundId, userId: row.userId } },
       data: { status: "RESOLVED", updatedAt: deps.clock.now() },
       select: refundSelect,
     });
@@ -155,6 +156,6 @@ export async function retryRefund(
     return claimed;
   });
   if (taken) await attemptRefund(deps, taken);
-  const after = await deps.db.refund.findUniqueOrThrow({ where: { id: input.refundId }, select: refundSelect });
+  const after = await deps.db.refund.findFirstOrThrow({ where: { id: input.refundId }, select: refundSelect });
   return toView(after);
 }

@@ -35,7 +35,7 @@ export async function debitedUsers(deps: Deps, count: number, opts: { creditType
 export async function queueRefunds(deps: Deps, debits: readonly Debited[], amount?: bigint): Promise<string[]> {
   return sqlOf(deps.db).transaction(async (q) => {
     const ids: string[] = [];
-    for (const d of debits) ids.push(await enqueueRefund(q, { debitId: d.debitId, amount, reason: "test: purchase failed after its debit" }, deps.clock.now()));
+    for (const d of debits) ids.push(await enqueueRefund(q, { debitId: d.debitId, userId: d.userId, amount, reason: "test: purchase failed after its debit" }, deps.clock.now()));
     return ids;
   });
 }
@@ -48,7 +48,7 @@ export async function refundChecks(deps: Deps, ids: readonly string[]): Promise<
     SELECT f.id::text, f.status::text, f.attempts, count(l.id) AS credits, sum(l.amount) AS credited
     FROM refunds f LEFT JOIN ledger_entries l ON l.business_code = ${REFUND_BUSINESS_CODE} AND l.business_id = f.id::text
     WHERE f.id = ANY(${ids}::uuid[])
-    GROUP BY f.id ORDER BY f.id`;
+    GROUP BY f.id, f.user_id ORDER BY f.id`;
   return rows.map((r) => ({ id: r.id, status: r.status, attempts: r.attempts, credits: Number(r.credits), credited: Number(r.credited ?? 0) }));
 }
 

@@ -29,6 +29,8 @@ export type StoredRequest = {
   operationId: string | null;
   /** The procedure's output, or `{appCode, message}` for a recorded error. */
   response: unknown;
+  /** The user of its operation, when the record was written with the effect: the operation is then read from that user's partition. */
+  userId?: string | null;
 };
 
 /**
@@ -58,7 +60,7 @@ export async function findRequestRecord(
 ): Promise<StoredRequest | null> {
   const row = await db.requestRecord.findUnique({
     where: { principal_requestId: { principal, requestId } },
-    select: { procedure: true, inputHash: true, outcome: true, operationId: true, response: true, expiresAt: true },
+    select: { procedure: true, inputHash: true, outcome: true, operationId: true, response: true, expiresAt: true, userId: true },
   });
   if (!row || row.expiresAt <= now) return null;
   return {
@@ -67,6 +69,7 @@ export async function findRequestRecord(
     outcome: row.outcome === "error" ? "error" : "success",
     operationId: row.operationId,
     response: row.response,
+    userId: row.userId,
   };
 }
 
