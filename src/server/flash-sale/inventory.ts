@@ -1,18 +1,19 @@
 import type { Result } from "ioredis";
 import type { Redis } from "~/server/infra/redis";
+import { taggedKey } from "~/server/infra/redis-keys";
 
 /**
  * The Redis side of a flash-sale item: the gate every purchase passes before
- * Postgres. Each item's keys share the `{hash tag}` of its id, so every script
- * touches one slot (Redis Cluster-ready). Redis is only a fast gate: Postgres'
+ * Postgres. Each item's keys share the `{hash tag}` of its (length-prefixed)
+ * id, so every script touches one slot on a Redis Cluster. Redis is only a fast gate: Postgres'
  * `CHECK (sold <= stock)` and one order per buyer are the truth, and all of
  * this can be rebuilt from Postgres (warm-up, reconciliation).
  *
- *   fs:{item}:meta    hash  activityId, startsAt, endsAt (ms), paused, price, creditTypeId
- *   fs:{item}:stock   units left to reserve
- *   fs:{item}:res     hash  buyer → reservation expiry (ms)
- *   fs:{item}:exp     zset  buyer by expiry (for the sweeper)
- *   fs:{item}:buyers  set   buyers whose order is confirmed
+ *   fs:{<len>:<item>}:meta    hash  activityId, startsAt, endsAt (ms), paused, price, creditTypeId
+ *   fs:{<len>:<item>}:stock   units left to reserve
+ *   fs:{<len>:<item>}:res     hash  buyer → reservation expiry (ms)
+ *   fs:{<len>:<item>}:exp     zset  buyer by expiry (for the sweeper)
+ *   fs:{<len>:<item>}:buyers  set   buyers whose order is confirmed
  */
 
 declare module "ioredis" {
@@ -21,6 +22,7 @@ declare module "ioredis" {
     fpSaleFinish(...args: [stock: string, res: string, exp: string, buyers: string, buyer: string, mode: "confirm" | "release"]): Result<number, Context>;
     fpSaleSweep(...args: [stock: string, res: string, exp: string, limit: number]): Result<number, Context>;
     fpSaleWarm(...args: (string | number)[]): Result<number, Context>;
+    fpServerTime(key: string): Result<[string, string], Context>;
     fpSaleReconcile(...args: [stock: string, res: string, leftInPostgres: number, mode: "check" | "repair"]): Result<[number, number, number], Context>;
   }
 }
@@ -30,8 +32,8 @@ const scripts = (redis: Redis): Redis => redis;
 
 /** The keys of one item (the client's prefix is added by ioredis). */
 export function itemKeys(itemId: string) {
-  const tag = `fs:{${itemId}}`;
-  return { meta: `${tag}:meta`, stock: `${tag}:stock`, res: `${tag}:res`, exp: `${tag}:exp`, buyers: `${tag}:buyers` };
+  const key = (field: string) => taggedKey("fs", [itemId], field);
+  return { meta: key("meta"), stock: key("stock"), res: key("res"), exp: key("exp"), buyers: key("buyers") };
 }
 
 export type ReserveAnswer =
@@ -160,7 +162,8 @@ export async function readItem(redis: Redis, itemId: string, withBuyers: boolean
     redis.hgetall(k.meta),
     redis.get(k.stock),
     withBuyers ? redis.smembers(k.buyers) : Promise.resolve(null),
-    redis.time(),
+    // The clock of the node that holds the item (on a cluster a bare TIME goes to any node).
+    scripts(redis).fpServerTime(k.meta),
   ]);
   if (!meta.activityId || stock === null) return null;
   const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);

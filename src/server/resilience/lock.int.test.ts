@@ -19,7 +19,7 @@ describe("account locks", () => {
 
   it("takes every key of a batch in one call, exclusively, with the TTL asked for", async () => {
     const [a, b, c] = keys(3) as [string, string, string];
-    expect(a).toMatch(/^lock:acct:14:u-[0-9a-f]{12}:6:points$/);
+    expect(a).toMatch(/^lock:acct:\{14:u-[0-9a-f]{12}:6:points\}$/);
     const first = await acquireLocks(deps, [a, b, c], 5000);
     expect(first).toMatchObject({ degraded: false });
     expect([...first.held].sort()).toEqual([a, b, c].sort());

@@ -1,7 +1,7 @@
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock";
 import type { Deps } from "~/server/infra/deps";
 import type { Redis } from "~/server/infra/redis";
-import { idKey } from "~/server/infra/redis-keys";
+import { taggedKey } from "~/server/infra/redis-keys";
 
 /**
  * The account locks of a batch. They only reduce contention on hot accounts
@@ -21,7 +21,7 @@ export type LockSet = {
 
 /** The lock of one account; ids are length-prefixed, so no two accounts share it. */
 export function accountLockKey(userId: string, creditTypeId: string): string {
-  return idKey("lock:acct", userId, creditTypeId);
+  return taggedKey("lock:acct", [userId, creditTypeId]);
 }
 
 
