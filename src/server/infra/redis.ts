@@ -150,8 +150,10 @@ export async function deleteByPrefix(client: RedisClient, prefix: string): Promi
 }
 
 /**
- * Whether Redis answers: PING, on a cluster to every master (a dead master
- * makes its share of the keys unusable even while the others answer).
+ * Whether Redis answers: PING; on a cluster, PING to the master of every slot
+ * in the slot map. A dead master makes its share of the keys unusable even
+ * while the others answer — and ioredis drops its connection from the pool,
+ * so the slot map (which still names it) is what shows it missing.
  */
 export async function pingRedis(client: RedisClient): Promise<void> {
   if (!isCluster(client)) {
@@ -159,9 +161,17 @@ export async function pingRedis(client: RedisClient): Promise<void> {
     return;
   }
   if (client.status !== "ready") throw new Error(`redis cluster status ${client.status}`);
-  const nodes = client.nodes("master");
-  if (nodes.length === 0) throw new Error("redis cluster has no master");
-  await Promise.all(nodes.map((n) => n.ping()));
+  const owners = new Set<string>();
+  for (const nodes of client.slots) if (nodes?.[0]) owners.add(nodes[0]);
+  if (owners.size === 0) throw new Error("the redis cluster serves no slot");
+  const connected = new Map(client.nodes("master").map((n) => [`${n.options.host}:${n.options.port}`, n]));
+  await Promise.all(
+    [...owners].map(async (key) => {
+      const node = connected.get(key);
+      if (!node) throw new Error(`no connection to the redis cluster master ${key}`);
+      await node.ping();
+    }),
+  );
 }
 
 /** Resolves when the client is ready, or after `timeoutMs` (the caller decides whether that is fatal). */
