@@ -5,11 +5,12 @@ import { startRedisCluster, type RedisCluster } from "./redis-cluster";
 
 // Global setup of the vitest "integration" project: one migrated database and
 // one Redis key prefix for the whole run, removed again at teardown. With
-// REDIS_CLUSTER=1 (`npm run test:int:cluster`) the run's Redis is a Redis
-// Cluster of three masters started here, and every test's deps use it.
+// REDIS_CLUSTER=1, or in the "integration-cluster" project (`npm run
+// test:int:cluster`), the run's Redis is a Redis Cluster of three masters
+// started here, and every test's deps use it.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let cluster: RedisCluster | undefined;
-  if (process.env.REDIS_CLUSTER === "1") {
+  if (process.env.REDIS_CLUSTER === "1" || project.name === "integration-cluster") {
     cluster = await startRedisCluster();
     process.env.REDIS_CLUSTER_NODES = cluster.nodes.join(",");
   }
