@@ -39,7 +39,7 @@ export const envSchema = {
     .refine((u) => /^rediss?:\/\//.test(u), "must be a redis:// URL")
     .default("redis://127.0.0.1:6379")
     .describe("Redis URL (ignored when `REDIS_CLUSTER_NODES` is set)"),
-  REDIS_CLUSTER_NODES: list(z.string().regex(/^[^\s:,]+:\d{1,5}$/), "host:port").describe(
+  REDIS_CLUSTER_NODES: list(z.string().regex(/^([^\s:,[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/), "host:port").describe(
     "comma-separated `host:port` seed nodes of a Redis Cluster (a few masters are enough; the rest is discovered). When set, the server, worker and CLI talk to that cluster and `REDIS_URL` is ignored; unset: one Redis at `REDIS_URL`",
   ),
   REDLOCK_NODES: list(z.string().regex(/^rediss?:\/\/\S+$/), "a redis:// URL").describe(
