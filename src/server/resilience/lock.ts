@@ -1,6 +1,6 @@
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock";
 import type { Deps } from "~/server/infra/deps";
-import { isCluster, type RedisClient } from "~/server/infra/redis";
+import { isCluster, waitForRedis, type RedisClient } from "~/server/infra/redis";
 import { taggedKey } from "~/server/infra/redis-keys";
 
 /**
@@ -56,6 +56,18 @@ function redlockFor(clients: readonly RedisClient[]): Redlock {
 }
 
 const quorumOf = (n: number) => Math.floor(n / 2) + 1;
+
+/**
+ * At start: gives the REDLOCK_NODES servers a moment to connect, so the first
+ * batches do not run degraded; warns when fewer than a majority answer.
+ */
+export async function waitForLockNodes(deps: Pick<Deps, "lockNodes" | "log">, timeoutMs = 3000): Promise<void> {
+  if (deps.lockNodes.length === 0) return;
+  const ready = (await Promise.all(deps.lockNodes.map((n) => waitForRedis(n, timeoutMs)))).filter(Boolean).length;
+  if (ready < quorumOf(deps.lockNodes.length)) {
+    deps.log.warn({ ready, servers: deps.lockNodes.length }, "fewer than a majority of REDLOCK_NODES answer; account locks are skipped until they do");
+  }
+}
 
 /**
  * Why one try failed: the lock is someone else's, or too few servers

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDeps, closeDeps, uid } from "~/test/deps";
 import type { Deps } from "~/server/infra/deps";
 import { startOwnRedis, type OwnRedis } from "~/server/credit/testing";
-import { accountLockKey, acquireLocks } from "./lock";
+import { accountLockKey, acquireLocks, waitForLockNodes } from "./lock";
 
 /**
  * REDLOCK_NODES: account locks on three independent redis-servers of the
@@ -21,9 +21,8 @@ describe("account locks on REDLOCK_NODES", () => {
     deps = await createTestDeps({ REDLOCK_NODES: servers.map((s) => s.url).join(","), REDIS_COMMAND_TIMEOUT_MS: "200" });
     raw = servers.map((s) => new Redis(s.url, { keyPrefix: deps.env.REDIS_KEY_PREFIX, maxRetriesPerRequest: 0, retryStrategy: () => null }));
     for (const r of raw) r.on("error", () => {});
-    for (const node of deps.lockNodes) {
-      await new Promise<void>((resolve) => (node.status === "ready" ? resolve() : node.once("ready", () => resolve())));
-    }
+    await waitForLockNodes(deps);
+    expect(deps.lockNodes.every((n) => n.status === "ready")).toBe(true);
   });
 
   afterAll(async () => {
