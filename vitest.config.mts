@@ -7,6 +7,30 @@ const serverOnlyStub = fileURLToPath(
   new URL("./node_modules/next/dist/compiled/server-only/empty.js", import.meta.url),
 );
 
+/**
+ * The integration files that exercise Redis, run again against a Redis
+ * Cluster (`npm run test:int:cluster`, a step of `npm test`; ≤ 2 min): rate
+ * limits, breakers, locks, flash-sale gate and worker passes, request
+ * markers, settings sync, contended deductions, sign-in throttling. Files
+ * that kill Redis or start redis-servers of their own test that apart and
+ * are not repeated here.
+ */
+const CLUSTER_FILES = [
+  "src/test/redis-mode.int.test.ts",
+  "src/server/resilience/token-bucket.int.test.ts",
+  "src/server/resilience/admission.int.test.ts",
+  "src/server/resilience/circuit-breaker.int.test.ts",
+  "src/server/resilience/lock.int.test.ts",
+  "src/server/resilience/settings.int.test.ts",
+  "src/server/flash-sale/flash-sale.int.test.ts",
+  "src/server/api/middleware/request-replay.int.test.ts",
+  "src/server/credit/deduct.int.test.ts",
+  "src/server/credit/balance-engine.int.test.ts",
+  "src/server/identity/login.int.test.ts",
+  "src/server/outbox/relay.int.test.ts",
+  "src/server/infra/traffic-stats.int.test.ts",
+];
+
 export default defineConfig({
   resolve: {
     // `~/*` → `./src/*` straight from tsconfig.json (Vite 8).
@@ -38,6 +62,20 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Files share that database: run them one at a time so no test sees
           // another file's rows half-way (2 cores anyway).
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The same set-up with a Redis Cluster of three masters as the
+          // run's Redis (the global setup starts it for this project).
+          name: "integration-cluster",
+          environment: "node",
+          include: CLUSTER_FILES,
+          globalSetup: ["src/test/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
           fileParallelism: false,
         },
       },

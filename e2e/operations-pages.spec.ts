@@ -220,7 +220,7 @@ test("an operator creates a sale, sees it sell live, pauses it (buyers are refus
   // loads it again from Postgres and the page lists the report.
   const redis = new Redis(e2eRun().redisUrl, { keyPrefix: e2eRun().redisPrefix });
   try {
-    expect(await redis.del(`fs:{${ids!.item}}:stock`)).toBe(1);
+    expect(await redis.del(`fs:{${ids!.item.length}:${ids!.item}}:stock`)).toBe(1);
   } finally {
     redis.disconnect();
   }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # THE test command (`npm test`, and CI through .ci/run): schema drift, types,
-# lint, unit, integration (own throw-away database + Redis prefix), production
-# build, fault drills and the several-instance topology against that build,
-# then Playwright against it (own database + prefix too).
+# lint, unit, integration (own throw-away database + Redis prefix; then the
+# Redis-heavy files again on a Redis Cluster of its own), production build,
+# fault drills and the several-instance topology against that build, then
+# Playwright against it (own database + prefix too).
 # Fails fast at the first red step. Needs PostgreSQL and Redis running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,9 @@ step "typecheck" npm run -s typecheck
 step "lint" npm run -s lint
 step "unit" npm run -s test:unit
 step "integration" npm run -s test:int
+# The Redis-heavy integration files again, against a Redis Cluster of three
+# masters the run starts itself (spare ports, removed afterwards).
+step "integration (Redis Cluster)" npm run -s test:int:cluster
 # The seeded simulation: two instances, faults, invariants after every step
 # (prints SEED=<n>; replay a failure with SEED=<n> npm run test:sim).
 step "simulation" npm run -s test:sim

@@ -7,6 +7,7 @@
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
+import { waitForLockNodes } from "~/server/resilience/lock";
 import { startSettingsSync } from "~/server/infra/settings-sync";
 import { alertsSettled } from "~/server/infra/alerts";
 import { runTasks } from "./worker/runner";
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const deps = createDeps(env, {}, "flashpoints-worker");
   if (!(await waitForRedis(deps.redis, 3000))) deps.log.warn("redis is not answering; tasks retry until it does");
+  await waitForLockNodes(deps);
   // Degradation switches (e.g. outboxRelay) reach this process within a second.
   const settingsSync = startSettingsSync(deps);
   const metricsServer = env.WORKER_METRICS_PORT ? await startWorkerMetrics(deps, env.WORKER_METRICS_PORT) : null;

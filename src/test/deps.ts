@@ -3,12 +3,14 @@ import { loadEnv, type Env } from "~/server/infra/env";
 import { createDeps, closeDeps, type Deps } from "~/server/infra/deps";
 import { createLogger } from "~/server/infra/logger";
 import { waitForRedis } from "~/server/infra/redis";
-import { testDatabaseUrl, testRedisPrefix } from "./env";
+import { testDatabaseUrl, testRedisClusterNodes, testRedisPrefix } from "./env";
 
 /**
  * Real dependencies for an integration test: the run's migrated database and
  * a Redis key prefix of the test's own (under the run's prefix, so teardown
- * removes it). Close them with `closeDeps` in afterAll.
+ * removes it). Close them with `closeDeps` in afterAll. In a cluster run
+ * (`npm run test:int:cluster`) the Redis is the run's Redis Cluster, unless
+ * the test points REDIS_URL at a server of its own (the kill tests).
  */
 export async function createTestDeps(
   envOverrides: Partial<Record<keyof Env, string>> = {},
@@ -21,6 +23,7 @@ export async function createTestDeps(
     REDIS_KEY_PREFIX: `${testRedisPrefix()}${randomBytes(3).toString("hex")}:`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     DB_POOL_MAX: "20",
+    ...(envOverrides.REDIS_URL === undefined ? { REDIS_CLUSTER_NODES: testRedisClusterNodes() } : {}),
     ...envOverrides,
   });
   const deps = createDeps(env, { log: createLogger(env.LOG_LEVEL, "test"), ...overrides }, "flashpoints-test");

@@ -7,6 +7,8 @@ declare module "vitest" {
     testOwnerDatabaseUrl: string;
     testRedisPrefix: string;
     testAdminDatabaseUrl: string;
+    /** `host:port,…` of the run's Redis Cluster (REDIS_CLUSTER=1), else "". */
+    testRedisClusterNodes: string;
   }
 }
 
@@ -36,4 +38,12 @@ export function testRedisPrefix(): string {
 /** The server's `postgres` database as a role that may create databases and roles (for a test's own database). */
 export function testAdminDatabaseUrl(): string {
   return provided("testAdminDatabaseUrl");
+}
+
+/**
+ * The seeds of the Redis Cluster this run uses (`REDIS_CLUSTER=1`, started by
+ * the global setup), or undefined when the run uses one Redis server.
+ */
+export function testRedisClusterNodes(): string | undefined {
+  return inject("testRedisClusterNodes") || undefined;
 }

@@ -1,4 +1,4 @@
-import { testAdminDatabaseUrl } from "./env";
+import { testAdminDatabaseUrl, testRedisClusterNodes } from "./env";
 import { createThrowaway, disposeThrowaway, planThrowaway, randomRunId, type Throwaway } from "./throwaway";
 
 /**
@@ -8,7 +8,11 @@ import { createThrowaway, disposeThrowaway, planThrowaway, randomRunId, type Thr
  * `dispose` drops it.
  */
 export async function createOwnDatabase(): Promise<Throwaway & { dispose: () => Promise<void> }> {
-  const t = planThrowaway("test", randomRunId(), { ...process.env, DATABASE_ADMIN_URL: testAdminDatabaseUrl() });
+  const t = planThrowaway("test", randomRunId(), {
+    ...process.env,
+    DATABASE_ADMIN_URL: testAdminDatabaseUrl(),
+    REDIS_CLUSTER_NODES: testRedisClusterNodes(),
+  });
   await createThrowaway(t);
   return { ...t, dispose: () => disposeThrowaway(t) };
 }

@@ -52,6 +52,8 @@ export async function startServerProcess(deps: Deps, env: Record<string, string>
     PORT: String(port),
     DATABASE_URL: testDatabaseUrl(),
     REDIS_URL: deps.env.REDIS_URL,
+    // "" (unset) unless the test's deps talk to a Redis Cluster.
+    REDIS_CLUSTER_NODES: deps.env.REDIS_CLUSTER_NODES?.join(",") ?? "",
     REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX,
     ...env,
   });

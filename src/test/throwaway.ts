@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { deleteByPrefix, parseNode, type RedisClient } from "../server/infra/redis";
 import pg from "pg";
 import { dropRoles, grantAppRole, provisionDatabase, urlAs, type DatabasePlan } from "../../prisma/roles";
 
@@ -25,6 +26,8 @@ export interface Throwaway {
   /** The run's own owner and app roles (dropped with the database). */
   roles: Pick<DatabasePlan, "owner" | "app">;
   redisUrl: string;
+  /** `host:port` seeds when the run uses a Redis Cluster (REDIS_CLUSTER_NODES); `redisUrl` is then unused. */
+  redisClusterNodes: string[] | undefined;
   /** `fp:<kind>:<runId>:` — every key the run writes starts with it. */
   redisPrefix: string;
 }
@@ -57,6 +60,7 @@ export function planThrowaway(kind: "test" | "e2e" | "bench", runId: string, env
     adminUrl: admin.toString(),
     roles,
     redisUrl: env.REDIS_URL ?? DEFAULT_REDIS_URL,
+    redisClusterNodes: env.REDIS_CLUSTER_NODES ? env.REDIS_CLUSTER_NODES.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
     redisPrefix: `fp:${kind}:${runId}:`,
   };
 }
@@ -77,25 +81,21 @@ async function withAdmin<T>(t: Throwaway, run: (client: pg.Client) => Promise<T>
 
 async function deleteKeys(t: Throwaway): Promise<void> {
   // No reconnect loop: a Redis that is down must fail here with its real error.
-  const redis = new Redis(t.redisUrl, {
-    lazyConnect: true,
-    connectTimeout: 3000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
+  const where = t.redisClusterNodes ? `the Redis Cluster at ${t.redisClusterNodes.join(",")}` : `Redis at ${t.redisUrl}`;
+  const redis: RedisClient = t.redisClusterNodes
+    ? new Cluster(t.redisClusterNodes.map(parseNode), {
+        lazyConnect: true,
+        clusterRetryStrategy: () => null,
+        redisOptions: { connectTimeout: 3000, maxRetriesPerRequest: 0 },
+      })
+    : new Redis(t.redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   let connectError: unknown;
-  redis.on("error", (error) => (connectError ??= error));
+  redis.on("error", (error: unknown) => (connectError ??= error));
   try {
-    await redis.connect().catch((error) => {
-      throw new Error(`Redis at ${t.redisUrl} does not answer: ${String(connectError ?? error)}`);
+    await redis.connect().catch((error: unknown) => {
+      throw new Error(`${where} does not answer: ${String(connectError ?? error)}`);
     });
-    const match = `${t.redisPrefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", match, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
+    await deleteByPrefix(redis, t.redisPrefix);
   } finally {
     redis.disconnect();
   }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import type { Db } from "~/server/infra/db";
+import { createRedis, deleteByPrefix, waitForRedis } from "~/server/infra/redis";
 
 /**
  * Test support for the credit tests (integration only; imports nothing of vitest).
@@ -106,19 +107,16 @@ export async function accountChecks(db: Db, userIds: string[]): Promise<AccountC
   }));
 }
 
-/** Deletes every key under `prefix` (SCAN + UNLINK): never FLUSHALL a shared Redis. */
-export async function deletePrefix(redisUrl: string, prefix: string): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+/**
+ * Deletes every key under `prefix` (SCAN + UNLINK on every master): never
+ * FLUSHALL a shared Redis. `clusterNodes` (the env's REDIS_CLUSTER_NODES):
+ * the keys live on that cluster, not at `redisUrl`.
+ */
+export async function deletePrefix(redisUrl: string, prefix: string, clusterNodes?: readonly string[]): Promise<number> {
+  const redis = createRedis({ url: redisUrl, clusterNodes, keyPrefix: "", commandTimeoutMs: 2000, name: "flashpoints-test-cleanup" });
   try {
-    let cursor = "0";
-    let n = 0;
-    const match = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", match, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) n += await redis.unlink(...keys);
-    } while (cursor !== "0");
-    return n;
+    if (!(await waitForRedis(redis, 3000))) throw new Error(`Redis did not answer to delete ${prefix}*`);
+    return await deleteByPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }

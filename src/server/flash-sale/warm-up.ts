@@ -1,7 +1,7 @@
 import type { Deps } from "~/server/infra/deps";
 import { counterOf } from "~/server/infra/metrics";
 import { writeAudit } from "~/server/audit/audit-log";
-import { idPart } from "~/server/infra/redis-keys";
+import { taggedKey } from "~/server/infra/redis-keys";
 import { itemKeys, keysExpireAt, reconcileStock, sweepExpired, warmItem, type WarmItem } from "./inventory";
 import { activitySelect, toActivityView, type ActivityView } from "./activity-view";
 
@@ -75,7 +75,7 @@ export async function warmActivity(deps: Pick<Deps, "db" | "redis" | "clock" | "
 }
 
 /** Where an activity's view is kept for `flashSale.activity` while the `flashSaleCacheOnly` switch is on. */
-export const activityViewKey = (activityId: string): string => `fs:activity:${idPart(activityId)}`;
+export const activityViewKey = (activityId: string): string => taggedKey("fs:activity", [activityId]);
 
 /** Writes the activities' views to Redis (as Postgres has them now), to be read without Postgres. */
 async function cacheActivities(deps: Pick<Deps, "db" | "redis" | "clock">, activityIds: readonly string[]): Promise<void> {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Deps } from "~/server/infra/deps";
+import { pingRedis } from "~/server/infra/redis";
 import { refreshAdmissionGauges } from "~/server/resilience/gauges";
 import { refreshRefundGauges } from "~/server/refund/refund-metrics";
 
@@ -37,7 +38,7 @@ export function createHealth(deps: Deps, state: { draining: boolean }): () => Pr
   const check = async (): Promise<Health> => {
     const [postgres, redis, replica] = await Promise.all([
       probe(() => deps.db.$queryRaw`SELECT 1`, 1500),
-      probe(() => deps.redis.ping(), 1000),
+      probe(() => pingRedis(deps.redis), 1000),
       deps.reads.check(),
     ]);
     const ok = postgres === "up" && redis === "up";

@@ -9,6 +9,7 @@ import { Server as NetServer, type AddressInfo } from "node:net";
 import { loadEnvOrExit } from "~/server/infra/env";
 import { createDeps, closeDeps, type Deps } from "~/server/infra/deps";
 import { waitForRedis } from "~/server/infra/redis";
+import { waitForLockNodes } from "~/server/resilience/lock";
 import { startSettingsSync } from "~/server/infra/settings-sync";
 import { listCircuits } from "~/server/resilience/circuit-breaker";
 import { createApiHandler, type ServerState } from "./api-handler";
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
   if (!(await waitForRedis(deps.redis, 3000))) {
     deps.log.warn("redis is not answering; starting anyway (degraded paths apply until it does)");
   }
+  await waitForLockNodes(deps);
   // Live limits, circuit settings and switches, pushed to this instance within
   // a second. Each tick also looks at every breaker, so time-based transitions
   // (OPEN → HALF_OPEN → CLOSED) are logged and counted close to when they are due.

@@ -1,7 +1,7 @@
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
 import { counterOf } from "~/server/infra/metrics";
-import { idKey } from "~/server/infra/redis-keys";
+import { taggedKey } from "~/server/infra/redis-keys";
 import { Semaphore } from "~/server/infra/semaphore";
 import { takeTokens, type BucketLimits } from "~/server/resilience/token-bucket";
 import { DUMMY_PASSWORD_HASH, hashPassword, needsRehash, verifyPassword } from "./passwords";
@@ -35,7 +35,7 @@ const BUSY_RETRY_MS = 1_000;
 
 /** The Redis keys of one sign-in: its account's bucket, its address's bucket, and the known-pair mark. */
 export function loginBucketKeys(ip: string, email: string): { account: string; address: string; known: string } {
-  return { account: idKey("login:acct", email), address: idKey("login:addr", ip), known: idKey("login:known", ip, email) };
+  return { account: taggedKey("login:acct", [email]), address: taggedKey("login:addr", [ip]), known: taggedKey("login:known", [ip, email]) };
 }
 
 type Budget = { giveBack: () => Promise<void> };

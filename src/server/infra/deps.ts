@@ -1,7 +1,7 @@
 import type { Env } from "./env";
 import { getEnv } from "./env";
 import { createDb, type Db } from "./db";
-import { createRedis, type Redis } from "./redis";
+import { closeRedis, createRedis, type RedisClient } from "./redis";
 import { systemClock, type Clock } from "./clock";
 import { createLogger, type Logger } from "./logger";
 import { Failpoints } from "./failpoints";
@@ -19,7 +19,13 @@ export type Deps = {
   db: Db;
   /** Reads that tolerate lag (history, lists): the replica while it is fresh enough, else the primary. */
   reads: ReadRouter;
-  redis: Redis;
+  /** One Redis server or a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redis: RedisClient;
+  /**
+   * Independent Redis servers the account locks use with Redlock
+   * (REDLOCK_NODES); empty: the locks live on `redis`.
+   */
+  lockNodes: readonly RedisClient[];
   clock: Clock;
   log: Logger;
   failpoints: Failpoints;
@@ -57,6 +63,7 @@ export function createDeps(env: Env, overrides: Partial<Omit<Deps, "env">> = {},
           maxLagMs: env.REPLICA_MAX_LAG_MS,
         })
       : primaryOnly(db));
+  const redisOptions = { keyPrefix: env.REDIS_KEY_PREFIX, commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS };
   return {
     env,
     log,
@@ -65,12 +72,8 @@ export function createDeps(env: Env, overrides: Partial<Omit<Deps, "env">> = {},
     reads,
     redis:
       overrides.redis ??
-      createRedis({
-        url: env.REDIS_URL,
-        keyPrefix: env.REDIS_KEY_PREFIX,
-        commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
-        name,
-      }),
+      createRedis({ ...redisOptions, url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES, name }),
+    lockNodes: overrides.lockNodes ?? (env.REDLOCK_NODES ?? []).map((url) => createRedis({ ...redisOptions, url, name: `${name}-lock` })),
     failpoints:
       overrides.failpoints ?? new Failpoints(env.FAILPOINTS, env.NODE_ENV === "test" || env.FAILPOINTS_ENABLED),
     metrics: overrides.metrics ?? getMetrics(),
@@ -87,5 +90,5 @@ export function getDeps(): Deps {
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
-  await Promise.allSettled([deps.reads.close(), deps.db.$disconnect(), deps.redis.quit().catch(() => deps.redis.disconnect())]);
+  await Promise.allSettled([deps.reads.close(), deps.db.$disconnect(), closeRedis(deps.redis), ...deps.lockNodes.map(closeRedis)]);
 }

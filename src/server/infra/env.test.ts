@@ -19,6 +19,19 @@ describe("configuration", () => {
       REFUND_BACKOFF_MAX_MS: 60_000,
     });
     expect(env.ALERT_WEBHOOK_URL).toBeUndefined();
+    expect(env.REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(env.REDLOCK_NODES).toBeUndefined();
+  });
+
+  it("reads the Redis Cluster seeds and the Redlock servers as lists", () => {
+    const env = loadEnv({
+      ...base,
+      REDIS_CLUSTER_NODES: "10.0.0.5:7000, redis-b.internal:7001,[::1]:7002,",
+      REDLOCK_NODES: "redis://10.0.1.1:6379,redis://10.0.1.2:6379 , rediss://10.0.1.3:6380",
+    });
+    expect(env.REDIS_CLUSTER_NODES).toEqual(["10.0.0.5:7000", "redis-b.internal:7001", "[::1]:7002"]);
+    expect(env.REDLOCK_NODES).toEqual(["redis://10.0.1.1:6379", "redis://10.0.1.2:6379", "rediss://10.0.1.3:6380"]);
+    expect(loadEnv({ ...base, REDIS_CLUSTER_NODES: " , " }).REDIS_CLUSTER_NODES).toBeUndefined();
   });
 
   it("reads API_ONLY=1 as true and numbers as numbers", () => {
@@ -38,6 +51,9 @@ describe("configuration", () => {
     ["REDIS_URL", { REDIS_URL: "http://x" }],
     ["API_ONLY", { API_ONLY: "yes" }],
     ["REDIS_KEY_PREFIX", { REDIS_KEY_PREFIX: "has space" }],
+    ["REDIS_CLUSTER_NODES", { REDIS_CLUSTER_NODES: "10.0.0.5" }],
+    ["REDIS_CLUSTER_NODES", { REDIS_CLUSTER_NODES: "redis://10.0.0.5:7000" }],
+    ["REDLOCK_NODES", { REDLOCK_NODES: "10.0.1.1:6379" }],
   ])("stops on a bad %s, naming it", (name, patch) => {
     let error: unknown;
     try {

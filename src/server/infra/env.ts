@@ -6,6 +6,22 @@ const bool = z
   .optional()
   .transform((v) => v === "1" || v === "true");
 
+/**
+ * A comma-separated list (blanks around commas ignored), each entry checked;
+ * unset or empty → undefined.
+ */
+const list = (entry: z.ZodString, what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const items = (v ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+      for (const item of items) {
+        if (!entry.safeParse(item).success) ctx.addIssue({ code: "custom", message: `${JSON.stringify(item)} is not ${what}` });
+      }
+      return items.length > 0 ? items : undefined;
+    });
+
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -38,7 +54,13 @@ export const envSchema = {
     .url()
     .refine((u) => /^rediss?:\/\//.test(u), "must be a redis:// URL")
     .default("redis://127.0.0.1:6379")
-    .describe("Redis URL"),
+    .describe("Redis URL (ignored when `REDIS_CLUSTER_NODES` is set)"),
+  REDIS_CLUSTER_NODES: list(z.string().regex(/^([^\s:,[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/), "host:port").describe(
+    "comma-separated `host:port` seed nodes of a Redis Cluster (a few masters are enough; the rest is discovered). When set, the server, worker and CLI talk to that cluster and `REDIS_URL` is ignored; unset: one Redis at `REDIS_URL`",
+  ),
+  REDLOCK_NODES: list(z.string().regex(/^rediss?:\/\/\S+$/), "a redis:// URL").describe(
+    "comma-separated `redis://` URLs of independent Redis servers (3 or 5, not a cluster's nodes): account locks are then taken with Redlock on all of them and granted by a majority, so losing one server keeps the locks working; unset: locks live on the main Redis (or cluster)",
+  ),
   PORT: int(3000, 1, 65535).describe("where the HTTP server listens"),
   HOST: z.string().min(1).default("0.0.0.0").describe("the address it listens on"),
   API_ONLY: bool.describe("`1`: serve only `/api/trpc`, `/api/health` and `/api/metrics`; Next.js is never loaded"),

@@ -32,7 +32,7 @@ export function luaSource(file: string): string {
 }
 
 /** Every Lua script the service runs, as ioredis commands: name, keys, file. */
-const LUA_COMMANDS = [
+export const LUA_COMMANDS = [
   { name: "fpTokenBucket", numberOfKeys: 1, file: "token-bucket.lua" },
   { name: "fpCircuit", numberOfKeys: 2, file: "circuit-breaker.lua" },
   { name: "fpSaleReserve", numberOfKeys: 5, file: "flash-sale-reserve.lua" },
@@ -40,6 +40,7 @@ const LUA_COMMANDS = [
   { name: "fpSaleSweep", numberOfKeys: 3, file: "flash-sale-sweep.lua" },
   { name: "fpSaleWarm", numberOfKeys: 5, file: "flash-sale-warm.lua" },
   { name: "fpSaleReconcile", numberOfKeys: 2, file: "flash-sale-reconcile.lua" },
+  { name: "fpServerTime", numberOfKeys: 1, file: "server-time.lua" },
 ] as const;
 
 type Definable = { defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void };

@@ -1,4 +1,5 @@
 import type { Deps } from "./deps";
+import { createSubscriber } from "./redis";
 
 /**
  * Keeps the live settings (./live-settings.ts) of every instance in step: a
@@ -68,8 +69,7 @@ export function startSettingsSync(deps: SyncDeps, opts: SettingsSyncOptions = {}
   const live = deps.settings;
   live.syncing = true;
   const channel = settingsChannel(deps.env);
-  const sub = deps.redis.duplicate({ connectionName: "flashpoints-settings", enableOfflineQueue: true, lazyConnect: false });
-  sub.on("error", () => {});
+  const sub = createSubscriber(deps.redis, "flashpoints-settings");
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   sub.on("message", (ch: string, text: string) => {

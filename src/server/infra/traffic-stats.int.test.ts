@@ -11,7 +11,7 @@ describe("traffic stats", () => {
 
   beforeAll(async () => {
     deps = await createTestDeps();
-    other = createRedis({ url: deps.env.REDIS_URL, keyPrefix: deps.env.REDIS_KEY_PREFIX, commandTimeoutMs: 1000 });
+    other = createRedis({ url: deps.env.REDIS_URL, clusterNodes: deps.env.REDIS_CLUSTER_NODES, keyPrefix: deps.env.REDIS_KEY_PREFIX, commandTimeoutMs: 1000 });
     await waitForRedis(other, 3000);
   });
 

@@ -1,4 +1,5 @@
 import type { Deps } from "~/server/infra/deps";
+import { taggedKey } from "./redis-keys";
 
 /**
  * What the dashboard's overview charts show, for the whole deployment: every
@@ -14,7 +15,8 @@ export const KEEP_S = 3_600;
 /** Latency histogram bounds, ms (the last bucket is everything above). */
 export const LATENCY_BOUNDS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000] as const;
 
-const windowKey = (start: number) => `stats:w:${start}`;
+// One key per window; tagged like every key family (single-key commands only).
+export const windowKey = (start: number) => taggedKey("stats:w", [String(start)]);
 
 type Counts = Map<string, number>;
 

@@ -36,7 +36,9 @@ beforeAll(async () => {
 
 afterEach(async () => {
   a.failpoints.set(undefined);
-  await a.redis.del(...circuitKeys(NAME), ...circuitKeys("flashSale.purchase"));
+  // One DEL per breaker: on a Redis Cluster one command may not span slots.
+  await a.redis.del(...circuitKeys(NAME));
+  await a.redis.del(...circuitKeys("flashSale.purchase"));
 });
 
 afterAll(async () => {

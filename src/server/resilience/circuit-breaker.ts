@@ -3,7 +3,7 @@ import type { Result } from "ioredis";
 import { z } from "zod";
 import type { Deps } from "~/server/infra/deps";
 import { systemClock, type Clock } from "~/server/infra/clock";
-import type { Redis } from "~/server/infra/redis";
+import type { RedisClient } from "~/server/infra/redis";
 import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
 import { mapDbError } from "~/server/infra/db";
 import { AppError, INFRASTRUCTURE_CODES } from "~/server/infra/app-error";
@@ -81,7 +81,7 @@ declare module "ioredis" {
 }
 
 /** The script is defined on every client when it is made (infra/lua.ts, `defineLuaCommands`). */
-const withCircuitScript = (redis: Redis): Redis => redis;
+const withCircuitScript = (redis: RedisClient): RedisClient => redis;
 
 /** Both keys of one breaker share a hash tag (one slot on a Redis Cluster). */
 export function circuitKeys(name: CircuitName): [state: string, errors: string] {

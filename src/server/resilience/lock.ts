@@ -1,7 +1,7 @@
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock";
 import type { Deps } from "~/server/infra/deps";
-import type { Redis } from "~/server/infra/redis";
-import { idKey } from "~/server/infra/redis-keys";
+import { isCluster, waitForRedis, type RedisClient } from "~/server/infra/redis";
+import { taggedKey } from "~/server/infra/redis-keys";
 
 /**
  * The account locks of a batch. They only reduce contention on hot accounts
@@ -21,35 +21,68 @@ export type LockSet = {
 
 /** The lock of one account; ids are length-prefixed, so no two accounts share it. */
 export function accountLockKey(userId: string, creditTypeId: string): string {
-  return idKey("lock:acct", userId, creditTypeId);
+  return taggedKey("lock:acct", [userId, creditTypeId]);
 }
 
 
-// One Redlock per Redis client (it caches script hashes and holds listeners).
-const instances = new WeakMap<Redis, Redlock>();
+type LockDeps = Pick<Deps, "redis" | "log" | "metrics"> & Partial<Pick<Deps, "lockNodes">>;
 
-function redlockFor(redis: Redis): Redlock {
-  let r = instances.get(redis);
+/**
+ * Where the locks live: the independent servers of REDLOCK_NODES (Redlock:
+ * granted by a majority, so one server lost costs nothing), else the main
+ * Redis or Redis Cluster.
+ */
+function lockClients(deps: LockDeps): readonly RedisClient[] {
+  return deps.lockNodes && deps.lockNodes.length > 0 ? deps.lockNodes : [deps.redis];
+}
+
+// One Redlock per set of clients (it caches script hashes and holds listeners).
+const instances = new WeakMap<object, Redlock>();
+
+function redlockFor(clients: readonly RedisClient[]): Redlock {
+  // The lockNodes array lives as long as its Deps; a lone client is its own key.
+  const id: object = clients.length === 1 ? clients[0]! : clients;
+  let r = instances.get(id);
   if (!r) {
     // No retries inside redlock: a key held elsewhere is the engine's to
     // schedule (it tries again later), and an unreachable Redis must not
     // cost a wait.
-    r = new Redlock([redis], { retryCount: 0, driftFactor: 0.01, automaticExtensionThreshold: 0 });
+    r = new Redlock(clients, { retryCount: 0, driftFactor: 0.01, automaticExtensionThreshold: 0 });
     // Redlock emits every failed vote; without a listener EventEmitter throws.
     r.on("error", () => {});
-    instances.set(redis, r);
+    instances.set(id, r);
   }
   return r;
 }
 
-/** Why one try failed: the lock is someone else's, or Redis did not answer. */
-async function classify(e: unknown): Promise<"held" | "unavailable"> {
+const quorumOf = (n: number) => Math.floor(n / 2) + 1;
+
+/**
+ * At start: gives the REDLOCK_NODES servers a moment to connect, so the first
+ * batches do not run degraded; warns when fewer than a majority answer.
+ */
+export async function waitForLockNodes(deps: Pick<Deps, "lockNodes" | "log">, timeoutMs = 3000): Promise<void> {
+  if (deps.lockNodes.length === 0) return;
+  const ready = (await Promise.all(deps.lockNodes.map((n) => waitForRedis(n, timeoutMs)))).filter(Boolean).length;
+  if (ready < quorumOf(deps.lockNodes.length)) {
+    deps.log.warn({ ready, servers: deps.lockNodes.length }, "fewer than a majority of REDLOCK_NODES answer; account locks are skipped until they do");
+  }
+}
+
+/**
+ * Why one try failed: the lock is someone else's, or too few servers
+ * answered. Redlock settles a try as soon as a majority voted against, so the
+ * votes seen may be partial: the try counts as "unavailable" when the servers
+ * that failed (errors other than "locked") leave too few to ever make a
+ * majority. With one server that is any error, as it always was.
+ */
+async function classify(e: unknown, servers: number): Promise<"held" | "unavailable"> {
   if (!(e instanceof ExecutionError)) return "unavailable";
   for (const attempt of e.attempts) {
     const stats = await attempt;
-    for (const err of stats.votesAgainst.values()) {
-      if (!(err instanceof ResourceLockedError)) return "unavailable";
-    }
+    let failed = 0;
+    for (const err of stats.votesAgainst.values()) if (!(err instanceof ResourceLockedError)) failed++;
+    if (servers - failed < quorumOf(servers)) return "unavailable";
   }
   return e.attempts.length > 0 ? "held" : "unavailable";
 }
@@ -58,13 +91,14 @@ let lastDegradedLog = 0;
 
 /**
  * One try for all of `keys` in one call (redlock sets them together or not
- * at all); if another holder has some of them, one try for each key on its
- * own, so the free ones go ahead and only the held ones wait. Never waits:
+ * at all); if another holder has some of them — or the locks live on a Redis
+ * Cluster — one try for each key on its own, so the free ones go ahead and
+ * only the held ones wait. Never waits:
  * the caller schedules what it did not get. When Redis does not answer the
  * result is `degraded` (counted, logged at most once a second).
  */
 export async function acquireLocks(
-  deps: Pick<Deps, "redis" | "log" | "metrics">,
+  deps: LockDeps,
   keys: readonly string[],
   ttlMs: number,
 ): Promise<LockSet> {
@@ -78,27 +112,38 @@ export async function acquireLocks(
     return { held: new Set(keys), degraded: true, release: async () => {} };
   };
   if (keys.length === 0) return { held: new Set(), degraded: false, release: async () => {} };
-  if (deps.redis.status !== "ready") return degraded(new Error(`redis status ${deps.redis.status}`));
+  const clients = lockClients(deps);
+  const ready = clients.filter((c) => c.status === "ready").length;
+  if (ready < quorumOf(clients.length)) {
+    return degraded(new Error(`redis status ${clients.map((c) => c.status).join(",")}`));
+  }
 
-  const redlock = redlockFor(deps.redis);
+  const redlock = redlockFor(clients);
   const releaseAll = (locks: Lock[]) => async () => {
     // A lock may have expired (slow batch) or Redis may be gone: the work is
     // committed or rolled back either way.
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)));
   };
-  try {
-    const lock = await redlock.acquire([...keys], ttlMs);
-    return { held: new Set(keys), degraded: false, release: releaseAll([lock]) };
-  } catch (e) {
-    if ((await classify(e)) === "unavailable") return degraded(e);
+  // On a Redis Cluster the keys of a batch (one per account) sit in different
+  // slots, and one script may not span slots (CROSSSLOT): every key is tried
+  // on its own there. A shared hash tag would make the one call work but put
+  // every account lock of the deployment on one node.
+  const oneCall = !clients.some(isCluster);
+  if (oneCall) {
+    try {
+      const lock = await redlock.acquire([...keys], ttlMs);
+      return { held: new Set(keys), degraded: false, release: releaseAll([lock]) };
+    } catch (e) {
+      if ((await classify(e, clients.length)) === "unavailable") return degraded(e);
+    }
+    if (keys.length === 1) return { held: new Set(), degraded: false, release: async () => {} };
   }
-  if (keys.length === 1) return { held: new Set(), degraded: false, release: async () => {} };
   const tries = await Promise.all(
     keys.map(async (key) => {
       try {
         return { key, lock: await redlock.acquire([key], ttlMs) };
       } catch (e) {
-        return { key, lock: null, unavailable: (await classify(e)) === "unavailable" };
+        return { key, lock: null, unavailable: (await classify(e, clients.length)) === "unavailable" };
       }
     }),
   );

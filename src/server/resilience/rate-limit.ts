@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Deps } from "~/server/infra/deps";
 import { AppError } from "~/server/infra/app-error";
 import { defineSetting, type LiveSettings } from "~/server/infra/live-settings";
-import { idKey } from "~/server/infra/redis-keys";
+import { taggedKey } from "~/server/infra/redis-keys";
 import type { AuditEntry } from "~/server/audit/audit-log";
 import { resilienceMetrics } from "./resilience-metrics";
 import { updateSetting } from "./settings-update";
@@ -48,12 +48,12 @@ const SCOPES = {
 
 /** The bucket of one user and credit type (shared by deduct and purchase). */
 export function userBucketKey(userId: string, creditTypeId: string): string {
-  return idKey("rate:acct", userId, creditTypeId);
+  return taggedKey("rate:acct", [userId, creditTypeId]);
 }
 
 /** The bucket of one API key. */
 export function keyBucketKey(keyId: string): string {
-  return idKey("rate:key", keyId);
+  return taggedKey("rate:key", [keyId]);
 }
 
 export type EffectiveRateLimits = RateLimits & {

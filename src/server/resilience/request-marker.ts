@@ -1,5 +1,5 @@
 import type { Deps } from "~/server/infra/deps";
-import { idPart } from "~/server/infra/redis-keys";
+import { taggedKey } from "~/server/infra/redis-keys";
 import type { StoredRequest } from "./request-record";
 
 /**
@@ -10,9 +10,10 @@ import type { StoredRequest } from "./request-record";
  * second execution.
  */
 
-// Both keys of one request share a hash tag, so the script below also runs on a cluster.
-const markerKey = (principal: string, requestId: string) => `rr:{${idPart(principal)}:${idPart(requestId)}}:m`;
-const cacheKey = (principal: string, requestId: string) => `rr:{${idPart(principal)}:${idPart(requestId)}}:r`;
+// Both keys of one request share a hash tag (`rr:{<principal>:<request id>}:…`),
+// so the script and the MULTI below touch one slot on a Redis Cluster.
+export const markerKey = (principal: string, requestId: string) => taggedKey("rr", [principal, requestId], "m");
+export const cacheKey = (principal: string, requestId: string) => taggedKey("rr", [principal, requestId], "r");
 
 /** KEYS: cache, marker. ARGV: input hash, marker TTL (ms). */
 const BEGIN_SCRIPT = `

@@ -1,5 +1,5 @@
 import type { Result } from "ioredis";
-import type { Redis } from "~/server/infra/redis";
+import type { RedisClient } from "~/server/infra/redis";
 
 /**
  * A shared token bucket (src/server/infra/lua/token-bucket.lua): every app
@@ -14,7 +14,7 @@ declare module "ioredis" {
 }
 
 /** The script is defined on every client when it is made (infra/lua.ts, `defineLuaCommands`). */
-const withBucket = (redis: Redis): Redis => redis;
+const withBucket = (redis: RedisClient): RedisClient => redis;
 
 export type BucketLimits = { perSecond: number; burst: number };
 
@@ -30,7 +30,7 @@ export type TakeResult = {
  * Takes `n` tokens from the bucket at `key` (the client's key prefix applies).
  * `n = 0` only checks that a token is left, taking and writing nothing.
  */
-export async function takeTokens(redis: Redis, key: string, limits: BucketLimits, n = 1): Promise<TakeResult> {
+export async function takeTokens(redis: RedisClient, key: string, limits: BucketLimits, n = 1): Promise<TakeResult> {
   const [allowed, remaining, ms] = await withBucket(redis).fpTokenBucket(key, limits.perSecond, limits.burst, n);
   return { allowed: allowed === 1, remaining, msUntilNextToken: ms };
 }

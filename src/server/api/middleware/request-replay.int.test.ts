@@ -82,7 +82,7 @@ describe("X-Request-Id replay", () => {
     expect(await deps.db.ledgerEntry.count({ where: { businessId: body.businessId } })).toBe(1);
 
     // Redis restarted empty (only this test's own prefix is removed).
-    expect(await deletePrefix(deps.env.REDIS_URL, deps.env.REDIS_KEY_PREFIX)).toBeGreaterThan(0);
+    expect(await deletePrefix(deps.env.REDIS_URL, deps.env.REDIS_KEY_PREFIX, deps.env.REDIS_CLUSTER_NODES)).toBeGreaterThan(0);
     const replay = await post("credit.deduct", body, requestId);
     expect(replay.status).toBe(200);
     expect(replay.json).toEqual(first);
