@@ -321,6 +321,21 @@ describe("several instances behind a balancer", () => {
     expect(load.requests.filter((r) => r.answers.some((a) => a.during === "after")).length).toBeGreaterThan(20);
   });
 
+  it("spreads its Redis state over every master of the Redis Cluster", async () => {
+    if (state.redis.mode !== "cluster") return;
+    const { Redis } = await import("ioredis");
+    for (const node of state.redis.nodes) {
+      const client = new Redis(node.port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await client.connect();
+        expect(String(await client.call("CLUSTER", "INFO"))).toMatch(/cluster_state:ok/);
+        expect(await client.dbsize()).toBeGreaterThan(0); // buckets, markers, sale stock: hashed over all three
+      } finally {
+        client.disconnect();
+      }
+    }
+  });
+
   it("keeps every invariant over the whole database", async () => {
     const violations = await checkInvariants(observer, { settled: true });
     expect(violations, describeViolations(violations)).toEqual([]);
