@@ -15,14 +15,20 @@ import path from "node:path";
 import pg from "pg";
 import { clusterDown, clusterUp, type ClusterState } from "../cluster/topology";
 import { anySpreadUser, checkBooks, CREDIT_TYPE, HOT_USER, seed } from "./accounts";
-import { soldOutFlood, catalogKey } from "./flash-sale";
-import { GENEROUS_LIMITS, nextId, percentiles, runLoad, type RawRun } from "./lib";
+import { catalogKey, openSale } from "./flash-sale";
+import { callOnce, GENEROUS_LIMITS, nextId, percentiles, runLoad, type RawRun } from "./lib";
+import { postmasterPid, treeCpuSeconds } from "./cpu";
 
 const TRPC = "/api/trpc/";
 
 export type ClusterBenchSettings = { seconds: number; warmSeconds: number; connections: number };
 
-type Row = { workload: string; one: RawRun; all: RawRun };
+/** CPU seconds each tier spent during a measured run. */
+type Cpu = Record<string, number>;
+type Measured = { raw: RawRun; cpu: Cpu };
+type Row = { workload: string; one: Measured; all: Measured };
+
+const TIERS = ["API instances", "HAProxy", "PgBouncer", "PostgreSQL primary", "replica", "Redis Cluster", "workers + dashboard", "load generator"] as const;
 
 function rate(r: RawRun): number {
   return r.ok / r.seconds;
@@ -60,25 +66,50 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
     const hot = () => ({ userId: HOT_USER, creditTypeId: CREDIT_TYPE, amount: 1, businessCode: "bench.hot", businessId: nextId("h") });
     const ledgerPath = () => `${TRPC}credit.ledger?input=${encodeURIComponent(JSON.stringify({ userId: anySpreadUser(), creditTypeId: CREDIT_TYPE, limit: 10 }))}`;
 
-    const measure = async (url: string, procedure: string, body: () => unknown, getPath?: () => string): Promise<RawRun> => {
+    const topology = state;
+    const pidsOf = (names: (n: string) => boolean) => topology.processes.filter((p) => names(p.name)).map((p) => p.pid);
+    const roots = () => ({
+      "API instances": topology.api.map((a) => a.pid),
+      HAProxy: pidsOf((n) => n === "haproxy"),
+      PgBouncer: pidsOf((n) => n === "pgbouncer"),
+      "PostgreSQL primary": [postmasterPid(topology.postgres.primary.dataDir) ?? -1],
+      replica: [postmasterPid(topology.postgres.replica.dataDir) ?? -1],
+      "Redis Cluster": topology.redis.nodes.map((n) => n.pid),
+      "workers + dashboard": [...topology.workers.map((w) => w.pid), topology.dashboard.pid],
+    });
+    const cpuNow = (): Cpu => {
+      const self = process.cpuUsage();
+      return { ...treeCpuSeconds(roots()), "load generator": (self.user + self.system) / 1e6 };
+    };
+    const measure = async (url: string, procedure: string, body: () => unknown, getPath?: () => string, expected?: string): Promise<Measured> => {
       const load = { url, path: `${TRPC}${procedure}`, apiKey: seeded.apiKey, body, connections: s.connections, ...(getPath ? { getPath } : {}) };
       await runLoad({ ...load, seconds: s.warmSeconds });
-      return runLoad({ ...load, seconds: s.seconds });
+      const before = cpuNow();
+      let raw = await runLoad({ ...load, seconds: s.seconds });
+      const after = cpuNow();
+      if (expected) {
+        // The expected refusal (SOLD_OUT) is this workload's right answer.
+        const { [expected]: right = 0, ...others } = raw.errors;
+        raw = { ...raw, ok: raw.ok + right, errors: others };
+      }
+      return { raw, cpu: Object.fromEntries(TIERS.map((t) => [t, (after[t] ?? 0) - (before[t] ?? 0)])) };
     };
     const rows: Row[] = [];
-    const both = async (workload: string, run: (url: string) => Promise<RawRun>) => {
+    const both = async (workload: string, run: (url: string) => Promise<Measured>) => {
       const a = await run(one);
       const b = await run(all);
       rows.push({ workload, one: a, all: b });
-      console.log(`${workload}: one instance ${Math.round(rate(a))}/s, the topology ${Math.round(rate(b))}/s`);
+      console.log(`${workload}: one instance ${Math.round(rate(a.raw))}/s, the topology ${Math.round(rate(b.raw))}/s`);
     };
     await both("system.ping (the HTTP path alone)", (url) => measure(url, "system.ping", () => ({})));
     await both("credit.deduct, 1,000 accounts", (url) => measure(url, "credit.deduct", spread));
     await both("credit.deduct, ONE hot account", (url) => measure(url, "credit.deduct", hot));
     await both("credit.ledger (replica reads), 1,000 accounts", (url) => measure(url, "credit.ledger", () => ({}), ledgerPath));
     await both("flashSale.purchase, sold out", async (url) => {
-      const flood = await soldOutFlood({ url, serviceKey: seeded.apiKey, catalog, connections: s.connections, warmSeconds: s.warmSeconds, seconds: s.seconds });
-      return flood.raw;
+      const { activityId, itemId } = await openSale(url, catalog, "bench sold out", 1);
+      const first = await callOnce(url, `${TRPC}flashSale.purchase`, seeded.apiKey, { userId: HOT_USER, activityId, itemId });
+      if (first.status !== 200) throw new Error(`the one unit could not be bought (${first.status}): ${first.body.slice(0, 300)}`);
+      return measure(url, "flashSale.purchase", () => ({ userId: anySpreadUser(), activityId, itemId }), undefined, "SOLD_OUT");
     });
     const books = await checkBooks(pool);
     await pool.end();
@@ -86,9 +117,24 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
     const table = [
       "| workload | one instance (calls/s) | topology, 2 API instances behind HAProxy (calls/s) | topology ÷ one | p99 one / topology | errors (topology) |",
       "|---|---:|---:|---:|---|---|",
-      ...rows.map((r) => `| ${r.workload} | ${Math.round(rate(r.one)).toLocaleString("en-US")} | ${Math.round(rate(r.all)).toLocaleString("en-US")} | ${(rate(r.all) / Math.max(rate(r.one), 1e-9)).toFixed(2)}× | ${p99(r.one)} / ${p99(r.all)} | ${errorsOf(r.all)} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.workload} | ${Math.round(rate(r.one.raw)).toLocaleString("en-US")} | ${Math.round(rate(r.all.raw)).toLocaleString("en-US")} | ${(rate(r.all.raw) / Math.max(rate(r.one.raw), 1e-9)).toFixed(2)}× | ${p99(r.one.raw)} / ${p99(r.all.raw)} | ${errorsOf(r.all.raw)} |`,
+      ),
+    ].join("\n");
+    // Cores each tier needs per 1,000 calls/s = CPU seconds per call × 1,000 (topology runs).
+    const cores = [
+      `| workload (topology run) | ${TIERS.join(" | ")} | all tiers | cores busy |`,
+      `|---|${TIERS.map(() => "---:").join("|")}|---:|---:|`,
+      ...rows.map((r) => {
+        const calls = Math.max(r.all.raw.ok, 1);
+        const perK = (cpu: number) => ((cpu / calls) * 1000).toFixed(2);
+        const total = TIERS.reduce((n, t) => n + (r.all.cpu[t] ?? 0), 0);
+        return `| ${r.workload} | ${TIERS.map((t) => perK(r.all.cpu[t] ?? 0)).join(" | ")} | ${perK(total)} | ${(total / r.all.raw.seconds).toFixed(2)} |`;
+      }),
     ].join("\n");
     console.log(`\n${table}\n`);
+    console.log(`Cores per 1,000 calls/s, by tier (CPU seconds per call × 1,000, from /proc; the topology runs):\n\n${cores}\n`);
     console.log(`${s.seconds} s per run after ${s.warmSeconds} s warm-up, ${s.connections} connections; every process on this machine's cores (load generator included).`);
     console.log(books.ok ? `books: right (${books.accounts} accounts, ${books.ledgerRows} ledger rows)` : `books: WRONG (${books.mismatchCount} accounts)`);
     return books.ok ? 0 : 1;
