@@ -5,9 +5,13 @@
  *
  *   BEGIN;
  *   UPDATE accounts SET balance = balance - 1, version = version + 1
- *     WHERE id = $1 AND balance >= 1 RETURNING balance;
- *   INSERT INTO ledger_entries (…, type 'DEBIT', amount 1, balance_after, business_code, business_id);
+ *     WHERE id = $1 AND user_id = $2 AND balance >= 1 RETURNING balance;
+ *   WITH e AS (INSERT INTO ledger_entries (…, type 'DEBIT', amount 1, balance_after, business_code, business_id) RETURNING id)
+ *     INSERT INTO business_keys (…) SELECT … FROM e;       -- the key's global claim, as the engine writes it
  *   COMMIT;
+ *
+ * Both statements name the user, so each touches the user's partition only
+ * (the tables are hash-partitioned by user_id), as a hand-written debit would.
  *
  * Each transaction has a business key of its own; the books stay right.
  */
@@ -27,12 +31,16 @@ export type BareSqlSpec = {
 
 const DEBIT = {
   name: "bench-debit",
-  text: "UPDATE accounts SET balance = balance - 1, version = version + 1 WHERE id = $1 AND balance >= 1 RETURNING balance",
+  text: "UPDATE accounts SET balance = balance - 1, version = version + 1 WHERE id = $1 AND user_id = $2 AND balance >= 1 RETURNING balance",
 };
 const ENTRY = {
   name: "bench-entry",
-  text: `INSERT INTO ledger_entries (account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id)
-         VALUES ($1, $2, $3, 'DEBIT', 1, $4, $5, $6)`,
+  text: `WITH e AS (
+           INSERT INTO ledger_entries (account_id, user_id, credit_type_id, type, amount, balance_after, business_code, business_id)
+           VALUES ($1, $2, $3, 'DEBIT', 1, $4, $5, $6) RETURNING id
+         )
+         INSERT INTO business_keys (business_code, business_id, user_id, credit_type_id, type, amount, transaction_id)
+         SELECT $5, $6, $2, $3, 'DEBIT', 1, e.id FROM e`,
 };
 
 /** A pool of the service's role on the run's database. */
@@ -60,7 +68,7 @@ export async function runBareSql(spec: BareSqlSpec): Promise<RawRun> {
       let broken = false;
       try {
         await client.query("BEGIN");
-        const { rows } = await client.query<{ balance: string }>({ ...DEBIT, values: [account.id] });
+        const { rows } = await client.query<{ balance: string }>({ ...DEBIT, values: [account.id, account.userId] });
         const balance = rows[0]?.balance;
         if (balance === undefined) {
           await client.query("ROLLBACK");
