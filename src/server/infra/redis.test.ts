@@ -12,6 +12,9 @@ describe("Redis errors", () => {
       "CLUSTERDOWN Hash slot not served",
       "TRYAGAIN Multiple keys request during rehashing of slot",
       "Too many Cluster redirections. Last error: ReplyError: MOVED 3999 127.0.0.1:7002",
+      // A redirection the client could not follow (its target just died): seen after a master was killed.
+      "MOVED 417 127.0.0.1:25065",
+      "ASK 417 127.0.0.1:25065",
       "Failed to refresh slots cache.",
       "None of startup nodes is available",
       "Cluster isn't ready and enableOfflineQueue options is false",
@@ -20,6 +23,7 @@ describe("Redis errors", () => {
       expect(redisUnavailable(new Error(message)).code).toBe("UNAVAILABLE");
     }
     expect(isRedisUnavailable(new Error("CROSSSLOT Keys in request don't hash to the same slot"))).toBe(false);
+    expect(isRedisUnavailable(new Error("ERR unknown command 'MOVED 1 x'"))).toBe(false);
     expect(isRedisUnavailable(new Error("All the keys in a pipeline command should belong to the same slot"))).toBe(false);
     expect(isRedisUnavailable("Connection is closed.")).toBe(false);
   });

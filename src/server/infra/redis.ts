@@ -199,8 +199,10 @@ export async function closeRedis(client: RedisClient): Promise<void> {
 // cluster not ready, retries used up after MOVED/TRYAGAIN/CLUSTERDOWN or a
 // closed node, and a cluster that lost coverage (CLUSTERDOWN) or a master
 // (MASTERDOWN). Not CROSSSLOT: that is a bug in the keys, not an outage.
+// A MOVED or ASK that reaches the caller is one the cluster client could not
+// follow (its target is down, or the slot map is changing): not an answer.
 const UNAVAILABLE =
-  /Command timed out|Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Reached the max retries|EPIPE|LOADING|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Cluster is ended|No subscriber for the cluster/i;
+  /^(MOVED|ASK) \d+ |Command timed out|Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Reached the max retries|EPIPE|LOADING|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Cluster is ended|No subscriber for the cluster/i;
 
 export function isRedisUnavailable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
