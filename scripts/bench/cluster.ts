@@ -81,8 +81,15 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
       const self = process.cpuUsage();
       return { ...treeCpuSeconds(roots()), "load generator": (self.user + self.system) / 1e6 };
     };
-    const measure = async (url: string, procedure: string, body: () => unknown, getPath?: () => string, expected?: string): Promise<Measured> => {
-      const load = { url, path: `${TRPC}${procedure}`, apiKey: seeded.apiKey, body, connections: s.connections, ...(getPath ? { getPath } : {}) };
+    const measure = async (
+      url: string,
+      procedure: string,
+      body: () => unknown,
+      getPath?: () => string,
+      expected?: string,
+      headers?: Record<string, string>,
+    ): Promise<Measured> => {
+      const load = { url, path: `${TRPC}${procedure}`, apiKey: seeded.apiKey, body, connections: s.connections, ...(getPath ? { getPath } : {}), ...(headers ? { headers } : {}) };
       await runLoad({ ...load, seconds: s.warmSeconds });
       const before = cpuNow();
       let raw = await runLoad({ ...load, seconds: s.seconds });
@@ -104,6 +111,9 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
     await both("system.ping (the HTTP path alone)", (url) => measure(url, "system.ping", () => ({})));
     await both("credit.deduct, 1,000 accounts", (url) => measure(url, "credit.deduct", spread));
     await both("credit.deduct, ONE hot account", (url) => measure(url, "credit.deduct", hot));
+    await both("credit.deduct, ONE hot account, routed by X-FlashPoints-User", (url) =>
+      measure(url, "credit.deduct", hot, undefined, undefined, { "x-flashpoints-user": HOT_USER }),
+    );
     await both("credit.ledger (replica reads), 1,000 accounts", (url) => measure(url, "credit.ledger", () => ({}), ledgerPath));
     await both("flashSale.purchase, sold out", async (url) => {
       const { activityId, itemId } = await openSale(url, catalog, "bench sold out", 1);

@@ -207,6 +207,8 @@ export type LoadSpec = {
   body: () => unknown;
   /** A query instead: each request a GET of the path this returns (`body` unused). */
   getPath?: () => string;
+  /** Sent with every request besides the key (e.g. the balancer's routing header). */
+  headers?: Record<string, string>;
   connections: number;
   seconds: number;
   /** Looks into every 2xx answer (batches count their items here). */
@@ -232,7 +234,11 @@ export function runLoad(spec: LoadSpec): Promise<RawRun> {
           {
             method: spec.getPath ? "GET" : "POST",
             path: spec.path,
-            headers: spec.getPath ? { authorization: `Bearer ${spec.apiKey}` } : { "content-type": "application/json", authorization: `Bearer ${spec.apiKey}` },
+            headers: {
+              ...(spec.getPath ? {} : { "content-type": "application/json" }),
+              authorization: `Bearer ${spec.apiKey}`,
+              ...spec.headers,
+            },
             setupRequest: (req) => (spec.getPath ? { ...req, path: spec.getPath() } : { ...req, body: JSON.stringify(spec.body()) }),
             onResponse: (status, body) => {
               if (status >= 200 && status < 300) {

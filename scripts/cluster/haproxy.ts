@@ -4,7 +4,8 @@ import { startDetached, type ProcessEntry } from "./processes";
 
 /**
  * The load balancer: `/api/trpc` (the service API and the dashboard's own
- * calls) round-robin over the API-only instances, everything else (pages,
+ * calls) over the API-only instances — by `X-FlashPoints-User` when the
+ * caller sends it, else round-robin — everything else (pages,
  * assets, login) to the dashboard instance. Health checks take an instance out
  * within a second of it failing or draining (`/api/health` answers 503 while
  * it shuts down).
@@ -57,7 +58,12 @@ frontend flashpoints
   default_backend dashboard
 
 backend api
-  balance roundrobin
+  # Calls that name their user in X-FlashPoints-User go to one instance per
+  # user (consistent hashing: an instance that leaves moves only its share),
+  # so one hot account's changes meet in one engine's batches; calls without
+  # the header go round-robin.
+  balance hdr(X-FlashPoints-User)
+  hash-type consistent
   option httpchk GET /api/health
   http-check expect status 200
 ${apiServers}

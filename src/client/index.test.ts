@@ -1,6 +1,6 @@
 import { TRPCClientError } from "@trpc/client";
 import { describe, expect, it } from "vitest";
-import { isFlashPointsError, isRetryableError, retryAfterMsOf, withRequestId, withRetry } from "./index";
+import { createFlashPointsClient, isFlashPointsError, isRetryableError, retryAfterMsOf, USER_ROUTING_HEADER, withRequestId, withRetry } from "./index";
 
 function fpError(appCode: string, retryAfterMs?: number, httpStatus = 409) {
   return TRPCClientError.from({
@@ -133,5 +133,39 @@ describe("withRetry", () => {
     );
     expect(out).toBe(3);
     expect(onRetry).toEqual([0, 1]);
+  });
+});
+
+describe("routing by user", () => {
+  /** A client whose requests are recorded and answered with an empty success per call. */
+  function recordingClient() {
+    const sent: { url: string; headers: Headers }[] = [];
+    const fakeFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = String(input);
+      sent.push({ url, headers: new Headers(init?.headers) });
+      const calls = url.includes("batch=1") ? decodeURIComponent(url).split("/api/trpc/")[1]!.split("?")[0]!.split(",").length : 1;
+      const one = { result: { data: { transactionId: "t" } } };
+      return new Response(JSON.stringify(url.includes("batch=1") ? Array.from({ length: calls }, () => one) : one), {
+        status: 200,
+        headers: { "content-type": "application/json" },
+      });
+    }) as typeof fetch;
+    return { sent, fp: createFlashPointsClient({ url: "http://points.test", apiKey: "k", fetch: fakeFetch }) };
+  }
+  const input = (userId: string) => ({ userId, creditTypeId: "points", amount: 1, businessCode: "c", businessId: `b-${userId}` });
+
+  it("names the user of a call (with its own request id, or a batch of one user's calls) in X-FlashPoints-User", async () => {
+    const { sent, fp } = recordingClient();
+    await fp.credit.deduct.mutate(input("alice"), withRequestId("r1"));
+    await Promise.all([fp.credit.deduct.mutate(input("bob")), fp.credit.grant.mutate(input("bob"))]);
+    expect(sent.map((r) => r.headers.get(USER_ROUTING_HEADER))).toEqual(["alice", "bob"]);
+    expect(sent[0]!.headers.get("x-request-id")).toBe("r1");
+  });
+
+  it("leaves it out for a batch of several users, or an input without a well-formed user", async () => {
+    const { sent, fp } = recordingClient();
+    await Promise.all([fp.credit.deduct.mutate(input("alice")), fp.credit.deduct.mutate(input("bob"))]);
+    await fp.credit.deduct.mutate(input("bad\nid"), withRequestId("r2"));
+    expect(sent.map((r) => r.headers.get(USER_ROUTING_HEADER))).toEqual([null, null]);
   });
 });

@@ -9,6 +9,10 @@
  *   const res = await withRetry((call) => fp.credit.deduct.mutate(input, call.options));
  *
  *   try { … } catch (e) { if (isFlashPointsError(e, "INSUFFICIENT_BALANCE")) … }
+ *
+ * A request whose calls are all for one user carries `X-FlashPoints-User`:
+ * a balancer that routes by it (cluster:up's HAProxy does) sends one user's
+ * calls to one instance, where they share the balance engine's batches.
  */
 import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
@@ -36,6 +40,22 @@ export function withRequestId(requestId: string): { context: { requestId: string
  */
 export const MAX_BATCH_ITEMS = 20;
 
+/** The header a balancer may route by, so one user's calls meet in one instance's batches. */
+export const USER_ROUTING_HEADER = "x-flashpoints-user";
+
+/** The user a call's input names (a well-formed id), if any. */
+function userOf(input: unknown): string | undefined {
+  const userId = typeof input === "object" && input !== null ? (input as { userId?: unknown }).userId : undefined;
+  return typeof userId === "string" && /^[A-Za-z0-9_.:-]{1,64}$/.test(userId) ? userId : undefined;
+}
+
+/** The routing header when every call of a request is for the same user. */
+function routingHeader(inputs: readonly unknown[]): Record<string, string> {
+  const users = new Set(inputs.map(userOf));
+  const [only] = users;
+  return users.size === 1 && only !== undefined ? { [USER_ROUTING_HEADER]: only } : {};
+}
+
 export function createFlashPointsClient(opts: FlashPointsClientOptions) {
   const url = `${opts.url.replace(/\/$/, "")}/api/trpc`;
   const baseHeaders = () => ({ authorization: `Bearer ${opts.apiKey}`, ...opts.headers?.() });
@@ -48,10 +68,15 @@ export function createFlashPointsClient(opts: FlashPointsClientOptions) {
         condition: (op) => typeof op.context.requestId === "string",
         true: httpLink({
           url,
-          headers: ({ op }) => ({ ...baseHeaders(), "x-request-id": op.context.requestId as string }),
+          headers: ({ op }) => ({ ...baseHeaders(), ...routingHeader([op.input]), "x-request-id": op.context.requestId as string }),
           ...fetchOpt,
         }),
-        false: httpBatchLink({ url, maxItems: MAX_BATCH_ITEMS, headers: baseHeaders, ...fetchOpt }),
+        false: httpBatchLink({
+          url,
+          maxItems: MAX_BATCH_ITEMS,
+          headers: ({ opList }) => ({ ...baseHeaders(), ...routingHeader(opList.map((op) => op.input)) }),
+          ...fetchOpt,
+        }),
       }),
     ],
   });
