@@ -69,10 +69,10 @@ function call(base: string, procedure: string, body: unknown, headers: Record<st
 }
 
 /** Retries "not now" answers (lock busy, version conflict) with the same request id until a final one. */
-async function callUntilFinal(base: string, procedure: string, body: unknown): Promise<{ status: number; json: unknown }> {
+async function callUntilFinal(base: string, procedure: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown }> {
   const requestId = randomUUID();
   for (let i = 0; ; i++) {
-    const res = await call(base, procedure, body, { "x-request-id": requestId });
+    const res = await call(base, procedure, body, { ...headers, "x-request-id": requestId });
     const code = appCode(res.json);
     if (!["OPERATION_LOCKED", "VERSION_CONFLICT", "DUPLICATE_REQUEST_IN_FLIGHT", "UNAVAILABLE"].includes(code ?? "") || i > 40) return res;
     await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
@@ -146,6 +146,23 @@ describe("several instances behind a balancer", () => {
     expect(await balanceOf(user)).toBe(0);
     const after = await requestsPerInstance();
     for (const a of state.api) expect((after[a.name] ?? 0) - (before[a.name] ?? 0)).toBeGreaterThan(50);
+  });
+
+  it("sends one user's calls to one instance when they carry X-FlashPoints-User", async () => {
+    const user = `c-${tag}-routed`;
+    await fund(user, 1_000);
+    const before = await requestsPerInstance();
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        callUntilFinal(state.url, "credit.deduct", { userId: user, creditTypeId: "points", amount: 1, businessCode: "cluster.routed", businessId: `${tag}-${i}` }, { "x-flashpoints-user": user }),
+      ),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const after = await requestsPerInstance();
+    const deltas = state.api.map((a) => (after[a.name] ?? 0) - (before[a.name] ?? 0)).sort((x, y) => x - y);
+    expect(deltas[0]).toBe(0); // none to the other instance
+    expect(deltas[1]).toBeGreaterThanOrEqual(40); // (a call told "not now" is sent again)
+    expect(await balanceOf(user)).toBe(960);
   });
 
   it("replays an X-Request-Id on another instance, and a business key anywhere, without applying twice", async () => {
