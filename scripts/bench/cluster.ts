@@ -81,14 +81,14 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
       const self = process.cpuUsage();
       return { ...treeCpuSeconds(roots()), "load generator": (self.user + self.system) / 1e6 };
     };
+    /** `getPath`: a GET per call instead of a POST; `expected`: the refusal that is this workload's right answer; `headers`: sent with every call. */
     const measure = async (
       url: string,
       procedure: string,
       body: () => unknown,
-      getPath?: () => string,
-      expected?: string,
-      headers?: Record<string, string>,
+      more: { getPath?: () => string; expected?: string; headers?: Record<string, string> } = {},
     ): Promise<Measured> => {
+      const { getPath, expected, headers } = more;
       const load = { url, path: `${TRPC}${procedure}`, apiKey: seeded.apiKey, body, connections: s.connections, ...(getPath ? { getPath } : {}), ...(headers ? { headers } : {}) };
       await runLoad({ ...load, seconds: s.warmSeconds });
       const before = cpuNow();
@@ -112,14 +112,14 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
     await both("credit.deduct, 1,000 accounts", (url) => measure(url, "credit.deduct", spread));
     await both("credit.deduct, ONE hot account", (url) => measure(url, "credit.deduct", hot));
     await both("credit.deduct, ONE hot account, routed by X-FlashPoints-User", (url) =>
-      measure(url, "credit.deduct", hot, undefined, undefined, { "x-flashpoints-user": HOT_USER }),
+      measure(url, "credit.deduct", hot, { headers: { "x-flashpoints-user": HOT_USER } }),
     );
-    await both("credit.ledger (replica reads), 1,000 accounts", (url) => measure(url, "credit.ledger", () => ({}), ledgerPath));
+    await both("credit.ledger (replica reads), 1,000 accounts", (url) => measure(url, "credit.ledger", () => ({}), { getPath: ledgerPath }));
     await both("flashSale.purchase, sold out", async (url) => {
       const { activityId, itemId } = await openSale(url, catalog, "bench sold out", 1);
       const first = await callOnce(url, `${TRPC}flashSale.purchase`, seeded.apiKey, { userId: HOT_USER, activityId, itemId });
       if (first.status !== 200) throw new Error(`the one unit could not be bought (${first.status}): ${first.body.slice(0, 300)}`);
-      return measure(url, "flashSale.purchase", () => ({ userId: anySpreadUser(), activityId, itemId }), undefined, "SOLD_OUT");
+      return measure(url, "flashSale.purchase", () => ({ userId: anySpreadUser(), activityId, itemId }), { expected: "SOLD_OUT" });
     });
     const books = await checkBooks(pool);
     await pool.end();

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { grantAppRole, provisionDatabase, urlAs, type DatabasePlan } from "../../prisma/roles";
-import { createPrimary, createReplica, pgServer, postgresBinDir, type PgServer } from "./postgres";
+import { createPrimary, createReplica, pgServer, postgresBinDir, waitUntilAnswers, type PgServer } from "./postgres";
 import { startPgBouncer } from "./pgbouncer";
 import { startHaproxy } from "./haproxy";
 import { httpOk, sparePort, startDetached, stopProcess, waitFor, type ProcessEntry } from "./processes";
@@ -15,7 +15,8 @@ import { startRedis, type RedisTopology } from "./redis";
  * (HAProxy) in front of two API-only instances and a dashboard instance, two
  * workers, PgBouncer in front of a PostgreSQL primary, a streaming replica of
  * it for lag-tolerant reads, and Redis (a 3-master Redis Cluster by default).
- * Everything lives in one directory; `state.json` there is what `down` stops.
+ * Everything lives in one directory: `started.json` lists what has been
+ * started so far (what `down` stops), `state.json` the finished topology.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -70,11 +71,6 @@ type Started = { processes: ProcessEntry[]; primaryPort?: number; replicaPort?: 
 
 function startedFile(dir: string): string {
   return path.join(dir, "started.json");
-}
-
-export function readState(dir = DEFAULT_CLUSTER_DIR): ClusterState | null {
-  const file = stateFile(dir);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as ClusterState) : null;
 }
 
 function assertReady(): void {
@@ -140,7 +136,9 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
     const bouncer = (role: DatabasePlan["owner"], db: string) => urlAs(`postgresql://127.0.0.1:${pgbouncerPort}/postgres`, role, db);
     const databaseUrl = bouncer(plan.app, dbName);
     const migrateUrl = bouncer(plan.owner, `${dbName}_session`);
-    await waitFor("PgBouncer", async () => (await canConnect(migrateUrl)), 20_000, () => tail(path.join(dir, "pgbouncer.log")));
+    await waitUntilAnswers(migrateUrl, 20_000).catch((e: unknown) => {
+      throw new Error(`PgBouncer: ${String(e)}\n${tail(path.join(dir, "pgbouncer.log"))}`);
+    });
 
     log("migrations (through the session pool)");
     const migrate = spawnSync(path.join(ROOT, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
@@ -287,18 +285,6 @@ export async function clusterDown(dir = DEFAULT_CLUSTER_DIR): Promise<boolean> {
   }
   rmSync(dir, { recursive: true, force: true });
   return true;
-}
-
-async function canConnect(url: string): Promise<boolean> {
-  const { default: pg } = await import("pg");
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  try {
-    await c.connect();
-    await c.query("SELECT 1");
-    return true;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
 }
 
 function tail(file: string, lines = 40): string {

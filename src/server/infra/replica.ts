@@ -107,6 +107,10 @@ export function replicaRouter(opts: ReplicaOptions): ReadRouter {
     return Math.max(0, now() - caughtUpAt);
   }
 
+  function snapshot(): ReplicaState {
+    return { configured: true, serving: fresh() === "ok", lagMs: lagMs(), lastError };
+  }
+
   function maybeProbe(): void {
     if (closed || probing || now() - lastProbe < probeEveryMs) return;
     probing = probe().finally(() => (probing = null));
@@ -143,7 +147,7 @@ export function replicaRouter(opts: ReplicaOptions): ReadRouter {
         return read(opts.primary);
       }
     },
-    state: () => ({ configured: true, serving: fresh() === "ok", lagMs: lagMs(), lastError }),
+    state: snapshot,
     async check() {
       // Bounded: a replica that hangs must not slow the health check down
       // (a slow health check takes the instance out of the balancer).
@@ -151,7 +155,7 @@ export function replicaRouter(opts: ReplicaOptions): ReadRouter {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([probing, new Promise((r) => (timer = setTimeout(r, 500)))]);
       clearTimeout(timer);
-      return { configured: true, serving: fresh() === "ok", lagMs: lagMs(), lastError };
+      return snapshot();
     },
     async close() {
       closed = true;

@@ -83,6 +83,11 @@ async function fund(userId: string, amount: number): Promise<void> {
   await grantCredits(deps, { userId, creditTypeId: "points", amount, businessCode: "cluster.open", businessId: `${userId}` }, { principal: null, requestId: null });
 }
 
+/** A sale on now for the next hour, opened by an operator. */
+function openSale(name: string, items: { name: string; creditTypeId: string; pointsPrice: number; stock: number }[]) {
+  return createActivity(deps, { name, startsAt: new Date(Date.now() - 1_000), endsAt: new Date(Date.now() + 3_600_000), items }, { actor: { email: "cluster@test.local", role: "operator" } });
+}
+
 async function balanceOf(userId: string): Promise<number> {
   const [row] = await sqlOf(observer).query<{ balance: string }>("SELECT balance::text FROM accounts WHERE user_id = $1 AND credit_type_id = 'points'", [userId]);
   return Number(row?.balance ?? 0);
@@ -217,11 +222,7 @@ describe("several instances behind a balancer", () => {
   it("sells a flash sale's stock exactly once through the balancer: 120 buyers, 40 units", async () => {
     const buyers = Array.from({ length: 120 }, (_, i) => `c-${tag}-buyer-${i}`);
     await Promise.all(buyers.map((u) => fund(u, 100)));
-    const activity = await createActivity(
-      deps,
-      { name: `cluster sale ${tag}`, startsAt: new Date(Date.now() - 1_000), endsAt: new Date(Date.now() + 3_600_000), items: [{ name: "lamp", creditTypeId: "points", pointsPrice: 40, stock: 40 }] },
-      { actor: { email: "cluster@test.local", role: "operator" } },
-    );
+    const activity = await openSale(`cluster sale ${tag}`, [{ name: "lamp", creditTypeId: "points", pointsPrice: 40, stock: 40 }]);
     const itemId = activity.items[0]!.id;
     const results = await Promise.all(buyers.map((userId) => callUntilFinal(state.url, "flashSale.purchase", { userId, activityId: activity.id, itemId })));
     const ok = results.filter((r) => r.status === 200).length;
@@ -240,11 +241,7 @@ describe("several instances behind a balancer", () => {
     // Purchases that fail after their debit committed: the refund is queued with the cancellation.
     const users = Array.from({ length: 12 }, (_, i) => `c-${tag}-refund-${i}`);
     await Promise.all(users.map((u) => fund(u, 100)));
-    const activity = await createActivity(
-      deps,
-      { name: `cluster refunds ${tag}`, startsAt: new Date(Date.now() - 1_000), endsAt: new Date(Date.now() + 3_600_000), items: [{ name: "mug", creditTypeId: "points", pointsPrice: 25, stock: 100 }] },
-      { actor: { email: "cluster@test.local", role: "operator" } },
-    );
+    const activity = await openSale(`cluster refunds ${tag}`, [{ name: "mug", creditTypeId: "points", pointsPrice: 25, stock: 100 }]);
     deps.failpoints.set("flashSale.afterDebit=error");
     try {
       for (const userId of users) await expect(purchase(deps, { userId, activityId: activity.id, itemId: activity.items[0]!.id }, { principal: null, requestId: null })).rejects.toThrow();
@@ -314,11 +311,7 @@ describe("several instances behind a balancer", () => {
   it("loses no request when an API instance is killed mid-load: the balancer routes around it, clients retry with the same request id", async () => {
     const users = Array.from({ length: 30 }, (_, i) => `c-${tag}-load-${i}`);
     await Promise.all(users.map((u) => fund(u, 1_000)));
-    const activity = await createActivity(
-      deps,
-      { name: `cluster load ${tag}`, startsAt: new Date(Date.now() - 1_000), endsAt: new Date(Date.now() + 3_600_000), items: [{ name: "pen", creditTypeId: "points", pointsPrice: 40, stock: 30 }, { name: "cap", creditTypeId: "points", pointsPrice: 40, stock: 30 }] },
-      { actor: { email: "cluster@test.local", role: "operator" } },
-    );
+    const activity = await openSale(`cluster load ${tag}`, [{ name: "pen", creditTypeId: "points", pointsPrice: 40, stock: 30 }, { name: "cap", creditTypeId: "points", pointsPrice: 40, stock: 30 }]);
     const target: LoadTarget = { urls: () => [state.url], apiKey, users, sale: { activityId: activity.id, itemIds: activity.items.map((i) => i.id) }, creditTypeId: "points", observer };
     const t0 = performance.now();
     const load = new Load(target, { concurrency: 16 });
