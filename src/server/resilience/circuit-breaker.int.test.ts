@@ -6,7 +6,7 @@ import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { adminCaller } from "~/test/api";
 import { createCaller } from "~/server/api/root";
 import { createContextInner } from "~/server/api/context";
-import { admitCall, circuitKeys, getCircuit, isInfrastructureFailure, recordOutcome, type CircuitName } from "./circuit-breaker";
+import { admitCall, circuitForcedSetting, circuitKeys, getCircuit, isInfrastructureFailure, recordOutcome, type CircuitName } from "./circuit-breaker";
 import { forceCircuit, resetCircuit } from "./circuit-control";
 import { startSettingsSync, type SettingsSync } from "~/server/infra/settings-sync";
 import { resilienceMetrics } from "./resilience-metrics";
@@ -254,7 +254,10 @@ describe("forced states (operators)", () => {
     expect(await refusal(b)).toMatchObject({ code: "CIRCUIT_OPEN" });
     expect((await getCircuit(b, NAME)).state).toBe("OPEN");
 
-    // Redis restarted empty: B re-applies the forced state from the settings it got pushed.
+    // Redis restarted empty: B re-applies the forced state from the settings it got pushed
+    // (once the push has arrived: on a Redis Cluster it can trail the state write by a few ms).
+    const pushed = async () => (await b.settings.ready()).get(circuitForcedSetting).value?.[NAME]?.state === "OPEN";
+    expect(await waitFor(pushed, 2_000)).toBeGreaterThanOrEqual(0);
     await a.redis.del(...circuitKeys(NAME));
     expect(await refusal(b)).toMatchObject({ code: "CIRCUIT_OPEN" });
     expect(await getCircuit(a, NAME)).toMatchObject({ state: "OPEN", forced: true, forcedBy: "ops@test.local" });
