@@ -243,6 +243,57 @@ describe("balance engine", () => {
     }
   });
 
+  it("credit.batchDeduct with X-Request-Id: items busy past the lock wait are not recorded under the id, so the same id runs them again; then it replays", async () => {
+    // A batch's items wait for their accounts up to max(LOCK_WAIT_MS, DB_TX_TIMEOUT_MS).
+    const own = await createTestDeps({ ...NO_RATE_LIMIT, LOCK_WAIT_MS: "300", DB_TX_TIMEOUT_MS: "800" });
+    const server = await startApi(own);
+    try {
+      const client = createFlashPointsClient({ url: server.url, apiKey: await makeApiKey(own) });
+      const [held, free] = [uid("held"), uid("free")];
+      await fund(own, held, 100);
+      await fund(own, free, 100);
+      const owners = [free, held, free, held, free];
+      const items = owners.map((userId) => ({ userId, creditTypeId, amount: 1, businessCode: "order.pay", businessId: uid("o") }));
+      const requestId = uid("batch-req");
+      const records = () => own.db.requestRecord.count({ where: { requestId } });
+
+      // "Another instance" holds one account past the lock wait: its items are OPERATION_LOCKED.
+      const other = await acquireLocks(own, [accountLockKey(held, creditTypeId)], 10_000);
+      expect(other.held.size).toBe(1);
+      let first;
+      try {
+        first = (await client.credit.batchDeduct.mutate({ items }, withRequestId(requestId))).items;
+      } finally {
+        await other.release();
+      }
+      expect(first.map((a) => (a.ok ? "ok" : a.error.appCode))).toEqual(["ok", "OPERATION_LOCKED", "ok", "OPERATION_LOCKED", "ok"]);
+      // Worth retrying, so not the answer to this id.
+      expect(await records()).toBe(0);
+
+      const second = (await client.credit.batchDeduct.mutate({ items }, withRequestId(requestId))).items;
+      second.forEach((answer, i) => {
+        const before = first[i]!;
+        expect(answer.ok, `item ${i}: ${JSON.stringify(answer)}`).toBe(true);
+        if (!answer.ok) return;
+        if (before.ok) expect(answer.result).toMatchObject({ idempotent: true, transactionId: before.result.transactionId });
+        else expect(answer.result).toMatchObject({ idempotent: false });
+      });
+      expect(await records()).toBe(1);
+      const books = async () => accountChecks(own.db, [held, free]);
+      const settled = await books();
+      expect(settled.find((c) => c.userId === held)).toMatchObject({ balance: 98, debits: 2 });
+      expect(settled.find((c) => c.userId === free)).toMatchObject({ balance: 97, debits: 3 });
+
+      // Every item final: the third send is the recorded answer, nothing runs.
+      const third = (await client.credit.batchDeduct.mutate({ items }, withRequestId(requestId))).items;
+      expect(third).toEqual(second);
+      expect(await books()).toEqual(settled);
+    } finally {
+      await server.close();
+      await closeDeps(own);
+    }
+  });
+
   it("a PostgreSQL backend terminated mid-batch: every call answered UNAVAILABLE, nothing applied, status failed, the retry applies once", async () => {
     const applicationName = uid("fp-terminate");
     const db = createDb({

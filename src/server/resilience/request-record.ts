@@ -52,6 +52,21 @@ export const RECORDED_ERROR_CODES: ReadonlySet<AppErrorCode> = new Set<AppErrorC
   "CONFLICT",
 ]);
 
+/**
+ * Whether a successful answer is final and may be replayed for its X-Request-Id.
+ * A batch answer (`{items: [{ok: false, error: {appCode}}, …]}`) is not while any
+ * item failed with a retryable code: the same id must run those items again
+ * (the applied ones answer idempotently through their business keys).
+ */
+export function isFinalAnswer(data: unknown): boolean {
+  if (typeof data !== "object" || data === null || !("items" in data) || !Array.isArray(data.items)) return true;
+  return (data.items as unknown[]).every((item) => {
+    if (typeof item !== "object" || item === null || !("ok" in item) || item.ok !== false) return true;
+    const code = "error" in item && typeof item.error === "object" && item.error !== null && "appCode" in item.error ? item.error.appCode : null;
+    return typeof code === "string" && RECORDED_ERROR_CODES.has(code as AppErrorCode);
+  });
+}
+
 export async function findRequestRecord(
   db: Db | Tx,
   principal: string,

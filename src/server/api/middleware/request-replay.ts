@@ -6,6 +6,7 @@ import { RequestMarker } from "~/server/resilience/request-marker";
 import {
   findRequestRecord,
   insertRequestRecord,
+  isFinalAnswer,
   RECORDED_ERROR_CODES,
   replayAnswer,
   type RequestRecordTicket,
@@ -123,6 +124,11 @@ export const requestReplay = middleware<{ requestRecord: RequestRecordTicket | n
   recorded = ticket.recorded;
 
   if (result.ok) {
+    if (!recorded && !isFinalAnswer(result.data)) {
+      // Some batch items failed in a way worth retrying: the same id runs them again.
+      await marker.finish(null);
+      return result;
+    }
     if (!recorded) {
       // The procedure did not record inside its transaction: record now, best effort.
       const row: StoredRequest = { procedure: path, inputHash: hash, outcome: "success", operationId: null, response: result.data };
