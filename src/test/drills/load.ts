@@ -99,9 +99,8 @@ export class Load {
   }
 
   /**
-   * Retries every request without a final answer, with the same request id
-   * (a batch with items told "not now": with a new one, as a client must to
-   * re-run it; its business keys keep that safe), until each has one or
+   * Retries every request without a final answer (a batch with items told
+   * "not now" included), with the same request id, until each has one or
    * `deadlineMs` passes. Returns how many were retried.
    */
   async settle(deadlineMs = 60_000): Promise<number> {
@@ -112,12 +111,7 @@ export class Load {
       const open = this.requests.filter(needsRetry);
       if (open.length === 0 || Date.now() > deadline) return retried.size;
       for (const r of open) retried.add(r);
-      await Promise.all(
-        open.map(async (r) => {
-          if (r.kind === "batchDeduct" && isFinal(r.answers.at(-1))) r.requestId = `drill-${randomUUID()}`;
-          await this.send(r);
-        }),
-      );
+      await Promise.all(open.map((r) => this.send(r)));
       if (this.requests.some(needsRetry)) await new Promise((res) => setTimeout(res, 250));
     }
   }
