@@ -6,9 +6,10 @@ import { startDetached, type ProcessEntry } from "./processes";
  * The load balancer: `/api/trpc` (the service API and the dashboard's own
  * calls) over the API-only instances — by `X-FlashPoints-User` when the
  * caller sends it, else round-robin — everything else (pages,
- * assets, login) to the dashboard instance. Health checks take an instance out
- * within a second of it failing or draining (`/api/health` answers 503 while
- * it shuts down).
+ * assets, login) to the dashboard instance. Checks of `/api/ready` take an
+ * instance out within a second of it dying or draining (503 while it shuts
+ * down); not `/api/health`, which fails on every instance at once when the
+ * PostgreSQL or Redis they share is down, and would leave the balancer none.
  *
  * Retries: only a request whose connection was refused is sent again to
  * another instance (`retry-on conn-failure`) — it never reached the first, so
@@ -64,12 +65,12 @@ backend api
   # the header go round-robin.
   balance hdr(X-FlashPoints-User)
   hash-type consistent
-  option httpchk GET /api/health
+  option httpchk GET /api/ready
   http-check expect status 200
 ${apiServers}
 
 backend dashboard
-  option httpchk GET /api/health
+  option httpchk GET /api/ready
   http-check expect status 200
   server dashboard 127.0.0.1:${o.dashboardPort} check
 

@@ -4,6 +4,7 @@ import type { RunningServer } from "./server";
 import { closeDeps, createTestDeps, uid } from "~/test/deps";
 import { ensureCreditType, makeApiKey, postJson, startApi } from "~/test/api";
 import { createApiKey, revokeApiKey } from "~/server/identity/api-keys";
+import { startOwnRedis } from "~/server/credit/testing";
 
 type ErrorBody = { error: { message: string; data: { appCode: string; httpStatus: number; zodError?: unknown[] } } };
 
@@ -57,6 +58,28 @@ describe("the API over HTTP, as curl calls it", () => {
     const res = await fetch(`${api.url}/api/health`);
     expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
     expect(await res.json()).toEqual({ status: "ok", postgres: "up", redis: "up" });
+  });
+
+  it("readiness is for balancers: /api/ready stays 200 while Redis is down and /api/health says 503 redis down", async () => {
+    expect(await fetch(`${api.url}/api/ready`).then(async (r) => [r.status, await r.json()])).toEqual([200, { status: "ready" }]);
+    const redis = await startOwnRedis();
+    const own = await createTestDeps({ REDIS_URL: redis.url });
+    const server = await startApi(own);
+    try {
+      await redis.kill();
+      const health = await fetch(`${server.url}/api/health`);
+      expect(health.status).toBe(503);
+      expect(health.headers.get("retry-after")).toBe("1");
+      expect(await health.json()).toMatchObject({ status: "degraded", postgres: "up", redis: "down" });
+      // Every instance shares that Redis: no reason to send the traffic elsewhere.
+      const ready = await fetch(`${server.url}/api/ready`);
+      expect([ready.status, await ready.json()]).toEqual([200, { status: "ready" }]);
+      expect(ready.headers.get("cache-control")).toBe("no-store");
+    } finally {
+      await server.close();
+      await closeDeps(own);
+      await redis.kill();
+    }
   });
 
   it("refuses a call without a key, or with a wrong or revoked key: 401 UNAUTHENTICATED, nothing written", async () => {

@@ -8,7 +8,7 @@ import { counterOf } from "~/server/infra/metrics";
 import { readSessionToken } from "~/server/identity/sessions";
 import { clientInfo } from "./client-info";
 import { batchedProcedures, checkApiRequest, refusalBody } from "./request-guard";
-import { createHealth, writeHealth, writeMetrics } from "./ops-endpoints";
+import { createHealth, readiness, writeHealth, writeMetrics } from "./ops-endpoints";
 import { setApiSecurityHeaders } from "./security-headers";
 
 export const API_BASE = "/api/trpc/";
@@ -20,7 +20,7 @@ const DEFAULT_RETRY_AFTER_S = 1;
 export type ServerState = { draining: boolean };
 
 export type ApiHandler = {
-  /** Answers /api/trpc, /api/health and /api/metrics; false for anything else (the dashboard's). */
+  /** Answers /api/trpc, /api/health, /api/ready and /api/metrics; false for anything else (the dashboard's). */
   handle: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** tRPC calls being worked on now (a batch counts each of its calls). */
   inFlight: () => number;
@@ -93,7 +93,7 @@ export function createApiHandler(deps: Deps, state: ServerState = { draining: fa
     const url = req.url ?? "/";
     const isApi = url.startsWith(API_BASE);
     const pathname = url.split("?", 1)[0]!;
-    if (!isApi && pathname !== "/api/health" && pathname !== "/api/metrics") return false;
+    if (!isApi && pathname !== "/api/health" && pathname !== "/api/ready" && pathname !== "/api/metrics") return false;
     const { id } = normalizeRequestId(firstHeader(req, "x-request-id"));
     res.setHeader("x-request-id", id);
     setApiSecurityHeaders(res, clientInfo(req, env.TRUST_PROXY).secure);
@@ -101,6 +101,10 @@ export function createApiHandler(deps: Deps, state: ServerState = { draining: fa
     if (state.draining) res.setHeader("connection", "close");
     if (pathname === "/api/health") {
       void writeHealth(health, res);
+      return true;
+    }
+    if (pathname === "/api/ready") {
+      void writeHealth(async () => readiness(state), res);
       return true;
     }
     if (pathname === "/api/metrics") {

@@ -22,7 +22,7 @@ async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<"up
   }
 }
 
-type Health = { status: number; body: Record<string, string> };
+export type Health = { status: number; body: Record<string, string> };
 
 /** How long one probe of PostgreSQL and Redis answers every health check. */
 export const HEALTH_CACHE_MS = 1_000;
@@ -54,6 +54,17 @@ export function createHealth(deps: Deps, state: { draining: boolean }): () => Pr
     if (!cached || now - cached.at >= HEALTH_CACHE_MS) cached = { at: now, value: check() };
     return cached.value;
   };
+}
+
+/**
+ * GET /api/ready, for load balancers: 200 while this instance takes traffic,
+ * 503 `draining` while it shuts down. PostgreSQL and Redis are shared by every
+ * instance, so their outage is no reason to pick another one: it would empty
+ * the pool at once, where each instance would still answer — degraded, or with
+ * a typed retryable error. `/api/health` says how the dependencies are.
+ */
+export function readiness(state: { draining: boolean }): Health {
+  return state.draining ? { status: 503, body: { status: "draining" } } : { status: 200, body: { status: "ready" } };
 }
 
 export async function writeHealth(health: () => Promise<Health>, res: ServerResponse): Promise<void> {

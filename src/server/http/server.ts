@@ -30,7 +30,7 @@ export type RunningServer = {
   /** Stops at once, cutting open connections (tests). */
   close: () => Promise<void>;
   /**
-   * Graceful stop: /api/health answers 503 `draining` at once, and for
+   * Graceful stop: /api/health and /api/ready answer 503 `draining` at once, and for
    * `graceMs` new connections are still served (a balancer needs a moment to
    * notice), each closing after its answer; then no new connection is taken,
    * the requests in flight finish, and after `timeoutMs` whatever is left is
@@ -63,7 +63,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     if (state.draining) res.setHeader("connection", "close");
     if (!next) {
       res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: "not found (API_ONLY=1: only /api/trpc, /api/health and /api/metrics)" }));
+      res.end(JSON.stringify({ error: "not found (API_ONLY=1: only /api/trpc, /api/health, /api/ready and /api/metrics)" }));
       return;
     }
     // Server components decide the session cookie's name by the scheme.

@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 describe("graceful shutdown", () => {
-  it("SIGTERM during 200 in-flight deductions: every one answered, none cut; health says draining; the process exits 0", async () => {
+  it("SIGTERM during 200 in-flight deductions: every one answered, none cut; health and readiness say draining; the process exits 0", async () => {
     const users = Array.from({ length: 200 }, () => uid("u"));
     for (let i = 0; i < users.length; i += 50) {
       await Promise.all(
@@ -62,11 +62,16 @@ describe("graceful shutdown", () => {
           () => null,
         );
       }
+      const ready = await fetch(`${base}/api/ready`).then(
+        async (r) => ({ status: r.status, body: (await r.json()) as unknown }),
+        () => null,
+      );
       const results = await Promise.all(calls);
       const cut = results.filter((r) => r.status === 0);
       expect(cut.length, `${JSON.stringify(cut.slice(0, 2))}\n${server.log().slice(-3000)}`).toBe(0);
       expect(results.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
       expect(health).toEqual({ status: 503, body: { status: "draining" } });
+      expect(ready).toEqual({ status: 503, body: { status: "draining" } });
       expect((await server.exited).code).toBe(0);
       expect(server.log()).toMatch(/draining/);
       expect(await deps.db.ledgerEntry.count({ where: { userId: { in: users }, type: "DEBIT" } })).toBe(200);

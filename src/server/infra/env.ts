@@ -63,7 +63,7 @@ export const envSchema = {
   ),
   PORT: int(3000, 1, 65535).describe("where the HTTP server listens"),
   HOST: z.string().min(1).default("0.0.0.0").describe("the address it listens on"),
-  API_ONLY: bool.describe("`1`: serve only `/api/trpc`, `/api/health` and `/api/metrics`; Next.js is never loaded"),
+  API_ONLY: bool.describe("`1`: serve only `/api/trpc`, `/api/health`, `/api/ready` and `/api/metrics`; Next.js is never loaded"),
   REDIS_KEY_PREFIX: z
     .string()
     .min(1)
