@@ -5,12 +5,14 @@ import { Redis } from "ioredis";
 import { sparePort, startDetached, stopProcess, waitFor, type ProcessEntry } from "./processes";
 
 /**
- * The topology's Redis: a 3-master Redis Cluster (slots split evenly, no
- * replicas: nothing in Redis is the truth, PostgreSQL is) or one redis-server.
- * Neither keeps anything on disk.
+ * The topology's Redis: a Redis Cluster of 3 masters, each with a replica that
+ * takes over its slots when it dies (the slots split evenly), or one
+ * redis-server. Neither keeps anything on disk: nothing in Redis is the truth,
+ * PostgreSQL is.
  */
 export type RedisTopology = {
   mode: "cluster" | "single";
+  /** Every redis-server started; in a cluster, masters and replicas alike (roles change on failover). */
   nodes: { port: number; pid: number }[];
   /** What the service is given: REDIS_CLUSTER_NODES, or REDIS_URL. */
   env: Record<string, string>;
@@ -18,7 +20,7 @@ export type RedisTopology = {
 
 function serverArgs(port: number, dir: string, cluster: boolean): string[] {
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
-  if (cluster) args.push("--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", "2000");
+  if (cluster) args.push("--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", String(NODE_TIMEOUT_MS));
   return args;
 }
 
@@ -33,13 +35,22 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
+/** How long before a silent node is failed over (Redis' default is 15 s). */
+const NODE_TIMEOUT_MS = 2000;
+const MASTERS = 3;
+const REPLICAS_PER_MASTER = 1;
+const CLUSTER_SIZE = MASTERS * (1 + REPLICAS_PER_MASTER);
+
+/** The cluster is up, knows every node, and (on a replica) has its master's data. */
 async function clusterOk(port: number): Promise<boolean> {
   const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on("error", () => {});
   try {
     await probe.connect();
     const info = (await probe.call("CLUSTER", "INFO")) as string;
-    return /cluster_state:ok/.test(info) && /cluster_known_nodes:3/.test(info);
+    if (!/cluster_state:ok/.test(info) || !new RegExp(`cluster_known_nodes:${CLUSTER_SIZE}\\b`).test(info)) return false;
+    const replication = (await probe.call("INFO", "replication")) as string;
+    return /role:master/.test(replication) || /master_link_status:up/.test(replication);
   } finally {
     probe.disconnect();
   }
@@ -47,7 +58,7 @@ async function clusterOk(port: number): Promise<boolean> {
 
 /** `onStarted` hears of each redis-server as soon as it runs (so a stop half-way leaves none behind). */
 export async function startRedis(mode: "cluster" | "single", dir: string, onStarted: (p: ProcessEntry) => void = () => {}): Promise<RedisTopology> {
-  const count = mode === "cluster" ? 3 : 1;
+  const count = mode === "cluster" ? CLUSTER_SIZE : 1;
   const nodes: RedisTopology["nodes"] = [];
   const started: ProcessEntry[] = [];
   try {
@@ -62,7 +73,7 @@ export async function startRedis(mode: "cluster" | "single", dir: string, onStar
     }
     for (const n of nodes) await waitFor(`redis-server on ${n.port}`, () => answers(n.port), 20_000);
     if (mode === "single") return { mode, nodes, env: { REDIS_URL: `redis://127.0.0.1:${nodes[0]!.port}` } };
-    execFileSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", "0", "--cluster-yes"], {
+    execFileSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", String(REPLICAS_PER_MASTER), "--cluster-yes"], {
       stdio: "pipe",
       timeout: 30_000,
     });

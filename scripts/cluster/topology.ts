@@ -14,7 +14,7 @@ import { startRedis, type RedisTopology } from "./redis";
  * Several instances on one machine, from the production build: a balancer
  * (HAProxy) in front of two API-only instances and a dashboard instance, two
  * workers, PgBouncer in front of a PostgreSQL primary, a streaming replica of
- * it for lag-tolerant reads, and Redis (a 3-master Redis Cluster by default).
+ * it for lag-tolerant reads, and Redis (a Redis Cluster of 3 masters with a replica each by default).
  * Everything lives in one directory: `started.json` lists what has been
  * started so far (what `down` stops), `state.json` the finished topology.
  */
@@ -28,7 +28,7 @@ export type ClusterOptions = {
   port?: number;
   apiInstances?: number;
   workers?: number;
-  /** `cluster` (default): 3 masters; `single`: one redis-server. */
+  /** `cluster` (default): 3 masters, a replica each; `single`: one redis-server. */
   redis?: "cluster" | "single";
   /** Settings for every service process (after the topology's own). */
   env?: Record<string, string>;
@@ -155,7 +155,7 @@ export async function clusterUp(opts: ClusterOptions = {}): Promise<ClusterState
     replica = await createReplica(dir, started.replicaPort, primary);
     const replicaUrl = urlAs(replica.adminUrl, plan.app, dbName);
 
-    log(opts.redis === "single" ? "Redis" : "Redis Cluster (3 masters)");
+    log(opts.redis === "single" ? "Redis" : "Redis Cluster (3 masters, a replica each)");
     redis = await startRedis(opts.redis ?? "cluster", dir, (p) => processes.push(p));
 
     const env: Record<string, string> = {

@@ -4,7 +4,7 @@
  * where everything is; `npm run cluster:down` stops it all.
  *
  *   --port <n>        the balancer's port (default: a spare one)
- *   --redis single    one redis-server instead of a 3-master Redis Cluster
+ *   --redis single    one redis-server instead of a Redis Cluster (3 masters, a replica each)
  *   --no-seed         no demo data
  *   --dir <path>      where data, logs and state live (default /tmp/flashpoints-cluster)
  */

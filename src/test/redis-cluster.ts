@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 
 /**
- * A local Redis Cluster of three masters (no replicas) for tests and for
+ * A local Redis Cluster of three masters (and, if asked, replicas) for tests and for
  * trying the service against a cluster: `redis-server --cluster-enabled yes`
  * ×3 as child processes on spare ports, joined by `redis-cli --cluster
  * create`. Keeps nothing on disk but the nodes' cluster config files in a
@@ -22,6 +22,8 @@ export type RedisClusterOptions = {
   dir?: string;
   /** Masters (default 3, the least `redis-cli --cluster create` accepts). */
   masters?: number;
+  /** Replicas of each master (default 0): with one, a killed master's replica takes over its slots. */
+  replicasPerMaster?: number;
   /**
    * How long before the others mark a silent node as failed (default 2000;
    * Redis' own default is 15000). Small, so a test sees a killed master's
@@ -39,7 +41,7 @@ export type RedisClusterOptions = {
 export type RedisClusterNode = { host: string; port: number; address: string; process: ChildProcess };
 
 export type RedisCluster = {
-  /** `host:port` of every master: what REDIS_CLUSTER_NODES takes. */
+  /** `host:port` of every node: what REDIS_CLUSTER_NODES takes. */
   nodes: string[];
   members: RedisClusterNode[];
   dir: string;
@@ -100,7 +102,8 @@ async function ask(port: number, ...args: string[]): Promise<unknown> {
 }
 
 export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise<RedisCluster> {
-  const count = opts.masters ?? 3;
+  const replicas = opts.replicasPerMaster ?? 0;
+  const count = (opts.masters ?? 3) * (1 + replicas);
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), "fp-redis-cluster-"));
   const ports = await sparePorts(opts.basePort ?? 20000 + Math.floor(Math.random() * 9000), count);
@@ -159,13 +162,18 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
     }
     await execFileAsync(
       "redis-cli",
-      ["--cluster", "create", ...members.map((m) => m.address), "--cluster-replicas", "0", "--cluster-yes"],
+      ["--cluster", "create", ...members.map((m) => m.address), "--cluster-replicas", String(replicas), "--cluster-yes"],
       { timeout: 30_000 },
     );
     for (const m of members) {
       await waitFor(`node ${m.address} did not report cluster_state:ok`, 20_000, async () => {
         const info = String(await ask(m.port, "cluster", "info"));
         return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${count}\\b`).test(info) ? true : undefined;
+      });
+      // A replica counts once it has its master's data.
+      await waitFor(`node ${m.address} did not finish syncing with its master`, 20_000, async () => {
+        const info = String(await ask(m.port, "info", "replication"));
+        return /role:master/.test(info) || /master_link_status:up/.test(info) ? true : undefined;
       });
     }
   } catch (e) {

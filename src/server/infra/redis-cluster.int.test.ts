@@ -159,3 +159,86 @@ describe("Redis Cluster", () => {
     }
   });
 });
+
+/**
+ * A Redis Cluster with a replica per master, as production runs it: a killed
+ * master's replica takes over its slots, and the same client (no restart)
+ * finds it and carries on with the replicated state.
+ */
+describe("Redis Cluster with a replica per master", () => {
+  let cluster: RedisCluster;
+  let deps: Deps;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ replicasPerMaster: 1, nodeTimeoutMs: 1000 });
+    deps = await createTestDeps({ REDIS_CLUSTER_NODES: cluster.nodes.join(","), REDIS_COMMAND_TIMEOUT_MS: "300" });
+  });
+
+  afterAll(async () => {
+    if (deps) await closeDeps(deps);
+    await cluster?.stop();
+  });
+
+  /** `cluster nodes` from a live node, as {port, id, master id or null, flags}. */
+  async function topology(): Promise<{ port: number; id: string; masterId: string | null; flags: string[] }[]> {
+    const text = String(await (deps.redis as Cluster).cluster("NODES"));
+    return text
+      .trim()
+      .split("\n")
+      .map((line) => {
+        const [id, address, flags, masterId] = line.split(" ");
+        return { id: id!, port: Number(address!.split("@")[0]!.split(":")[1]), masterId: masterId === "-" ? null : masterId!, flags: flags!.split(",") };
+      });
+  }
+
+  it("a killed master: its replica takes over, the client finds it, and the replicated state carries on", async () => {
+    const itemId = uid("item");
+    const stockKey = deps.env.REDIS_KEY_PREFIX + itemKeys(itemId).stock;
+    const warm = { itemId, activityId: "act", startsAt: new Date(Date.now() - 60_000), endsAt: new Date(Date.now() + 3_600_000) };
+    expect(await warmItem(deps.redis, { ...warm, paused: false, pointsPrice: 10n, creditTypeId: "points", left: 10 })).toBe(true);
+    for (const buyer of ["b1", "b2", "b3"]) expect(await reserveUnit(deps.redis, itemId, buyer, 60_000)).toMatchObject({ kind: "reserved" });
+
+    const nodes = await topology();
+    const slot = calculateSlot(stockKey);
+    const ranges = await (deps.redis as Cluster).cluster("SLOTS");
+    const masterPort = Number(ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1]);
+    const master = nodes.find((n) => n.port === masterPort)!;
+    const replica = nodes.find((n) => n.masterId === master.id)!;
+    expect(replica, "the master has a replica").toBeDefined();
+
+    // The replica has the three reservations before the master dies (replication is asynchronous).
+    const { Redis } = await import("ioredis");
+    const direct = new Redis(replica.port, "127.0.0.1", { maxRetriesPerRequest: 1 });
+    try {
+      await direct.call("READONLY");
+      const deadline = Date.now() + 5_000;
+      while ((await direct.get(stockKey)) !== "7" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await direct.get(stockKey)).toBe("7");
+    } finally {
+      direct.disconnect();
+    }
+
+    await cluster.kill(cluster.members.findIndex((m) => m.port === master.port));
+    const killed = Date.now();
+    // Until the replica is promoted, calls on those slots fail fast and typed; then they work again.
+    let answer: Awaited<ReturnType<typeof reserveUnit>> | null = null;
+    while (!answer && Date.now() - killed < 20_000) {
+      answer = await reserveUnit(deps.redis, itemId, "b4", 60_000).catch((e: unknown) => {
+        expect(isRedisUnavailable(e), String(e)).toBe(true);
+        return null;
+      });
+      if (!answer) await new Promise((r) => setTimeout(r, 100));
+    }
+    const tookOver = Date.now() - killed;
+    expect(answer, `no answer ${tookOver} ms after the kill`).toEqual({ kind: "reserved", left: 6 });
+    expect(tookOver).toBeLessThan(15_000);
+    expect(await reserveUnit(deps.redis, itemId, "b1", 60_000)).toMatchObject({ kind: "held" });
+    expect((await topology()).find((n) => n.port === replica.port)?.flags).toContain("master");
+
+    // Health and locks are whole again.
+    await pingRedis(deps.redis);
+    const locks = await acquireLocks(deps, [accountLockKey(uid("u"), "points")], 5_000);
+    expect(locks.degraded).toBe(false);
+    await locks.release();
+  });
+});

@@ -109,6 +109,41 @@ async function haproxyStatus(server: string): Promise<string> {
   return csv.split("\n").find((l) => l.startsWith(`api,${server},`))?.split(",")[17] ?? "?";
 }
 
+type RedisNode = { id: string; port: number; role: "master" | "replica"; replicaOf: string | null };
+
+async function askRedis(port: number, ...args: string[]): Promise<string> {
+  const { Redis } = await import("ioredis");
+  const client = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return String(await client.call(args[0]!, ...args.slice(1)));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The Redis Cluster's nodes as the first node that answers sees them. */
+async function redisNodes(): Promise<RedisNode[]> {
+  for (const node of state.redis.nodes) {
+    const text = await askRedis(node.port, "CLUSTER", "NODES").catch(() => null);
+    if (text === null) continue;
+    return text
+      .trim()
+      .split("\n")
+      .map((line) => {
+        const [id, address, flags, master] = line.split(" ");
+        const port = Number(address?.split("@")[0]?.split(":")[1]);
+        return { id: id!, port, role: flags?.includes("master") ? ("master" as const) : ("replica" as const), replicaOf: master && master !== "-" ? master : null };
+      });
+  }
+  throw new Error("no Redis Cluster node answers");
+}
+
+async function clusterStateOk(port: number): Promise<boolean> {
+  return /cluster_state:ok/.test(await askRedis(port, "CLUSTER", "INFO").catch(() => ""));
+}
+
 function report(line: string): void {
   mkdirSync(path.dirname(REPORT), { recursive: true });
   appendFileSync(REPORT, `${new Date().toISOString()} ${line}\n`);
@@ -331,7 +366,7 @@ describe("several instances behind a balancer", () => {
     expect(load.requests.filter((r) => r.answers.some((a) => a.during === "after")).length).toBeGreaterThan(20);
   });
 
-  it("spreads its Redis state over every master of the Redis Cluster", async () => {
+  it("spreads its Redis state over every node of the Redis Cluster, masters and replicas", async () => {
     if (state.redis.mode !== "cluster") return;
     const { Redis } = await import("ioredis");
     for (const node of state.redis.nodes) {
@@ -339,11 +374,51 @@ describe("several instances behind a balancer", () => {
       try {
         await client.connect();
         expect(String(await client.call("CLUSTER", "INFO"))).toMatch(/cluster_state:ok/);
-        expect(await client.dbsize()).toBeGreaterThan(0); // buckets, markers, sale stock: hashed over all three
+        expect(await client.dbsize()).toBeGreaterThan(0); // buckets, markers, sale stock: hashed over the masters, copied to their replicas
       } finally {
         client.disconnect();
       }
     }
+  });
+
+  it("loses no request when a Redis master is killed mid-load: its replica takes over, the balancer keeps every instance", async () => {
+    if (state.redis.mode !== "cluster") return;
+    const users = Array.from({ length: 30 }, (_, i) => `c-${tag}-redis-${i}`);
+    await Promise.all(users.map((u) => fund(u, 1_000)));
+    const activity = await openSale(`cluster redis ${tag}`, [{ name: "mug", creditTypeId: "points", pointsPrice: 40, stock: 30 }, { name: "hat", creditTypeId: "points", pointsPrice: 40, stock: 30 }]);
+    const target: LoadTarget = { urls: () => [state.url], apiKey, users, sale: { activityId: activity.id, itemIds: activity.items.map((i) => i.id) }, creditTypeId: "points", observer };
+    const nodes = await redisNodes();
+    const victim = nodes.find((n) => n.role === "master")!;
+    const replica = nodes.find((n) => n.replicaOf === victim.id)!;
+    expect(replica, "the master has a replica").toBeDefined();
+    const entry = state.redis.nodes.find((n) => n.port === victim.port)!;
+    const live = state.api.filter((a) => a.name !== state.api[0]!.name); // api-1 was killed above
+    const t0 = performance.now();
+    const load = new Load(target, { concurrency: 16 });
+    load.start();
+    await new Promise((r) => setTimeout(r, 1_500));
+    load.phase = "fault";
+    await stopProcess(entry.pid, 0, "SIGKILL");
+    const killed = performance.now();
+    // Failed over once its replica is a master and the cluster is whole again.
+    let tookOverMs = -1;
+    while (tookOverMs < 0 && performance.now() - killed < 20_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = await redisNodes().catch(() => []);
+      const promoted = now.find((n) => n.id === replica.id)?.role === "master";
+      if (promoted && (await clusterStateOk(replica.port))) tookOverMs = performance.now() - killed;
+    }
+    // Meanwhile the balancer kept the instances: readiness does not hang on the Redis they share.
+    const statuses = await Promise.all(live.map((a) => haproxyStatus(a.name)));
+    load.phase = "after";
+    await new Promise((r) => setTimeout(r, 1_500));
+    await load.stop();
+    const { line, problems } = await verdict(target, load, `Redis master :${victim.port} killed (SIGKILL), failed over in ${Math.round(tookOverMs)} ms`, t0);
+    report(line);
+    expect(tookOverMs, "the replica took over").toBeGreaterThan(0);
+    expect(problems).toEqual([]);
+    expect(statuses.every((s) => s.startsWith("UP")), statuses.join(",")).toBe(true);
+    expect(load.requests.filter((r) => r.answers.some((a) => a.during === "after" && a.kind === "answered" && a.status === 200)).length).toBeGreaterThan(20);
   });
 
   it("keeps every invariant over the whole database", async () => {
