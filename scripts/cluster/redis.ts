@@ -20,7 +20,8 @@ export type RedisTopology = {
 
 function serverArgs(port: number, dir: string, cluster: boolean): string[] {
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
-  if (cluster) args.push("--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", String(NODE_TIMEOUT_MS));
+  // A replica's first sync starts at once (Redis waits 5 s by default for more replicas to share it).
+  if (cluster) args.push("--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", String(NODE_TIMEOUT_MS), "--repl-diskless-sync-delay", "0");
   return args;
 }
 

@@ -120,6 +120,7 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
         "--cluster-config-file", `nodes-${port}.conf`,
         "--cluster-node-timeout", String(opts.nodeTimeoutMs ?? 2000),
         "--cluster-require-full-coverage", opts.requireFullCoverage === false ? "no" : "yes",
+        "--repl-diskless-sync-delay", "0",
         "--save", "",
         "--appendonly", "no",
         "--daemonize", "no",
