@@ -33,20 +33,34 @@ describe("account locks on REDLOCK_NODES", () => {
 
   const keys = (n: number) => Array.from({ length: n }, () => accountLockKey(uid("u"), "points"));
 
+  /**
+   * How many of `ks` each server holds, once every server has answered: redlock
+   * resolves as soon as a majority has voted, so the last server's SET or DEL
+   * may still be on its way (bounded wait).
+   */
+  async function heldOnEach(ks: string[], expected: number): Promise<number[]> {
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      const counts = await Promise.all(raw.map((r) => r.exists(...ks)));
+      if (counts.every((c) => c === expected) || Date.now() > deadline) return counts;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   it("takes the locks on every server, not on the main Redis", async () => {
     expect(deps.lockNodes).toHaveLength(3);
     const ks = keys(3);
     const locks = await acquireLocks(deps, ks, 5_000);
     expect(locks.degraded).toBe(false);
     expect([...locks.held].sort()).toEqual([...ks].sort());
-    for (const r of raw) expect(await r.exists(...ks)).toBe(3);
+    expect(await heldOnEach(ks, 3)).toEqual([3, 3, 3]);
     expect(await deps.redis.exists(...ks)).toBe(0);
 
     const other = await acquireLocks(deps, [ks[0]!], 5_000);
     expect(other).toMatchObject({ degraded: false });
     expect(other.held.size).toBe(0);
     await locks.release();
-    for (const r of raw) expect(await r.exists(...ks)).toBe(0);
+    expect(await heldOnEach(ks, 0)).toEqual([0, 0, 0]);
   });
 
   it("one server killed: locks are still granted by the majority, and still exclusive", async () => {
