@@ -90,7 +90,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 }
 
 /** One command on a fresh connection to one node, without retries. */
-async function ask(port: number, ...args: string[]): Promise<unknown> {
+export async function ask(port: number, ...args: string[]): Promise<unknown> {
   const r = new Redis(port, HOST, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   r.on("error", () => {});
   try {
@@ -99,6 +99,29 @@ async function ask(port: number, ...args: string[]): Promise<unknown> {
   } finally {
     r.disconnect();
   }
+}
+
+export type ClusterNodeInfo = { id: string; port: number; role: "master" | "replica"; replicaOf: string | null };
+
+/** `CLUSTER NODES` as the first of `ports` that answers sees it (a failed master still shows as a master). */
+export async function clusterNodes(ports: readonly number[]): Promise<ClusterNodeInfo[]> {
+  for (const port of ports) {
+    const text = await ask(port, "cluster", "nodes").catch(() => null);
+    if (text === null) continue;
+    return String(text)
+      .trim()
+      .split("\n")
+      .map((line) => {
+        const [id = "", address = "", flags = "", master = "-"] = line.split(" ");
+        return {
+          id,
+          port: Number(address.split("@")[0]?.split(":")[1]),
+          role: flags.split(",").includes("master") ? ("master" as const) : ("replica" as const),
+          replicaOf: master === "-" ? null : master,
+        };
+      });
+  }
+  throw new Error(`no Redis Cluster node answers (ports ${ports.join(", ")})`);
 }
 
 export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise<RedisCluster> {

@@ -1,7 +1,7 @@
 import calculateSlot from "cluster-key-slot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDeps, closeDeps, uid } from "~/test/deps";
-import { startRedisCluster, type RedisCluster } from "~/test/redis-cluster";
+import { clusterNodes, startRedisCluster, type RedisCluster } from "~/test/redis-cluster";
 import type { Deps } from "./deps";
 import { AppError } from "./app-error";
 import { deleteByPrefix, isCluster, isRedisUnavailable, masters, pingRedis, type Cluster } from "./redis";
@@ -179,18 +179,6 @@ describe("Redis Cluster with a replica per master", () => {
     await cluster?.stop();
   });
 
-  /** `cluster nodes` from a live node, as {port, id, master id or null, flags}. */
-  async function topology(): Promise<{ port: number; id: string; masterId: string | null; flags: string[] }[]> {
-    const text = String(await (deps.redis as Cluster).cluster("NODES"));
-    return text
-      .trim()
-      .split("\n")
-      .map((line) => {
-        const [id, address, flags, masterId] = line.split(" ");
-        return { id: id!, port: Number(address!.split("@")[0]!.split(":")[1]), masterId: masterId === "-" ? null : masterId!, flags: flags!.split(",") };
-      });
-  }
-
   it("a killed master: its replica takes over, the client finds it, and the replicated state carries on", async () => {
     const itemId = uid("item");
     const stockKey = deps.env.REDIS_KEY_PREFIX + itemKeys(itemId).stock;
@@ -198,12 +186,12 @@ describe("Redis Cluster with a replica per master", () => {
     expect(await warmItem(deps.redis, { ...warm, paused: false, pointsPrice: 10n, creditTypeId: "points", left: 10 })).toBe(true);
     for (const buyer of ["b1", "b2", "b3"]) expect(await reserveUnit(deps.redis, itemId, buyer, 60_000)).toMatchObject({ kind: "reserved" });
 
-    const nodes = await topology();
+    const nodes = await clusterNodes(cluster.members.map((m) => m.port));
     const slot = calculateSlot(stockKey);
     const ranges = await (deps.redis as Cluster).cluster("SLOTS");
     const masterPort = Number(ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1]);
     const master = nodes.find((n) => n.port === masterPort)!;
-    const replica = nodes.find((n) => n.masterId === master.id)!;
+    const replica = nodes.find((n) => n.replicaOf === master.id)!;
     expect(replica, "the master has a replica").toBeDefined();
 
     // The replica has the three reservations before the master dies (replication is asynchronous).
@@ -233,7 +221,7 @@ describe("Redis Cluster with a replica per master", () => {
     expect(answer, `no answer ${tookOver} ms after the kill`).toEqual({ kind: "reserved", left: 6 });
     expect(tookOver).toBeLessThan(15_000);
     expect(await reserveUnit(deps.redis, itemId, "b1", 60_000)).toMatchObject({ kind: "held" });
-    expect((await topology()).find((n) => n.port === replica.port)?.flags).toContain("master");
+    expect((await clusterNodes([replica.port])).find((n) => n.port === replica.port)?.role).toBe("master");
 
     // Health and locks are whole again.
     await pingRedis(deps.redis);

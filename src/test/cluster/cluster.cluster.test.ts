@@ -22,6 +22,7 @@ import { verdict } from "~/test/drills/verdict";
 import { clusterDown, clusterUp, type ClusterState } from "../../../scripts/cluster/topology";
 import { pgServer } from "../../../scripts/cluster/postgres";
 import { stopProcess } from "../../../scripts/cluster/processes";
+import { ask, clusterNodes } from "~/test/redis-cluster";
 
 /**
  * The several-instance topology (`npm run cluster:up`) as processes: HAProxy in
@@ -109,39 +110,11 @@ async function haproxyStatus(server: string): Promise<string> {
   return csv.split("\n").find((l) => l.startsWith(`api,${server},`))?.split(",")[17] ?? "?";
 }
 
-type RedisNode = { id: string; port: number; role: "master" | "replica"; replicaOf: string | null };
-
-async function askRedis(port: number, ...args: string[]): Promise<string> {
-  const { Redis } = await import("ioredis");
-  const client = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return String(await client.call(args[0]!, ...args.slice(1)));
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** The Redis Cluster's nodes as the first node that answers sees them. */
-async function redisNodes(): Promise<RedisNode[]> {
-  for (const node of state.redis.nodes) {
-    const text = await askRedis(node.port, "CLUSTER", "NODES").catch(() => null);
-    if (text === null) continue;
-    return text
-      .trim()
-      .split("\n")
-      .map((line) => {
-        const [id, address, flags, master] = line.split(" ");
-        const port = Number(address?.split("@")[0]?.split(":")[1]);
-        return { id: id!, port, role: flags?.includes("master") ? ("master" as const) : ("replica" as const), replicaOf: master && master !== "-" ? master : null };
-      });
-  }
-  throw new Error("no Redis Cluster node answers");
-}
+const redisNodes = () => clusterNodes(state.redis.nodes.map((n) => n.port));
 
 async function clusterStateOk(port: number): Promise<boolean> {
-  return /cluster_state:ok/.test(await askRedis(port, "CLUSTER", "INFO").catch(() => ""));
+  return /cluster_state:ok/.test(String(await ask(port, "cluster", "info").catch(() => "")));
 }
 
 function report(line: string): void {
@@ -368,16 +341,10 @@ describe("several instances behind a balancer", () => {
 
   it("spreads its Redis state over every node of the Redis Cluster, masters and replicas", async () => {
     if (state.redis.mode !== "cluster") return;
-    const { Redis } = await import("ioredis");
     for (const node of state.redis.nodes) {
-      const client = new Redis(node.port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 1 });
-      try {
-        await client.connect();
-        expect(String(await client.call("CLUSTER", "INFO"))).toMatch(/cluster_state:ok/);
-        expect(await client.dbsize()).toBeGreaterThan(0); // buckets, markers, sale stock: hashed over the masters, copied to their replicas
-      } finally {
-        client.disconnect();
-      }
+      expect(await clusterStateOk(node.port), `node :${node.port}`).toBe(true);
+      // Buckets, markers, sale stock: hashed over the masters, copied to their replicas.
+      expect(Number(await ask(node.port, "dbsize")), `node :${node.port}`).toBeGreaterThan(0);
     }
   });
 
