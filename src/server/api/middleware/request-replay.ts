@@ -124,13 +124,9 @@ export const requestReplay = middleware<{ requestRecord: RequestRecordTicket | n
   recorded = ticket.recorded;
 
   if (result.ok) {
-    if (!recorded && !isFinalAnswer(result.data)) {
-      // Some batch items failed in a way worth retrying: the same id runs them again.
-      await marker.finish(null);
-      return result;
-    }
-    if (!recorded) {
-      // The procedure did not record inside its transaction: record now, best effort.
+    // The procedure did not record inside its transaction: record now, best effort. Not a
+    // batch whose items include some worth retrying: the same id must run those again.
+    if (!recorded && isFinalAnswer(result.data)) {
       const row: StoredRequest = { procedure: path, inputHash: hash, outcome: "success", operationId: null, response: result.data };
       if (await recordOutside(row, "result")) recorded = row;
       else {
