@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { Redis } from "ioredis";
+import { ask, clusterNodeReady } from "../../src/test/redis-cluster";
 import { sparePort, startDetached, stopProcess, waitFor, type ProcessEntry } from "./processes";
 
 /**
@@ -25,37 +25,11 @@ function serverArgs(port: number, dir: string, cluster: boolean): string[] {
   return args;
 }
 
-async function answers(port: number): Promise<boolean> {
-  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on("error", () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === "PONG";
-  } finally {
-    probe.disconnect();
-  }
-}
-
 /** How long before a silent node is failed over (Redis' default is 15 s). */
 const NODE_TIMEOUT_MS = 2000;
 const MASTERS = 3;
 const REPLICAS_PER_MASTER = 1;
 const CLUSTER_SIZE = MASTERS * (1 + REPLICAS_PER_MASTER);
-
-/** The cluster is up, knows every node, and (on a replica) has its master's data. */
-async function clusterOk(port: number): Promise<boolean> {
-  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on("error", () => {});
-  try {
-    await probe.connect();
-    const info = (await probe.call("CLUSTER", "INFO")) as string;
-    if (!/cluster_state:ok/.test(info) || !new RegExp(`cluster_known_nodes:${CLUSTER_SIZE}\\b`).test(info)) return false;
-    const replication = (await probe.call("INFO", "replication")) as string;
-    return /role:master/.test(replication) || /master_link_status:up/.test(replication);
-  } finally {
-    probe.disconnect();
-  }
-}
 
 /** `onStarted` hears of each redis-server as soon as it runs (so a stop half-way leaves none behind). */
 export async function startRedis(mode: "cluster" | "single", dir: string, onStarted: (p: ProcessEntry) => void = () => {}): Promise<RedisTopology> {
@@ -72,13 +46,13 @@ export async function startRedis(mode: "cluster" | "single", dir: string, onStar
       onStarted(p);
       nodes.push({ port, pid: p.pid });
     }
-    for (const n of nodes) await waitFor(`redis-server on ${n.port}`, () => answers(n.port), 20_000);
+    for (const n of nodes) await waitFor(`redis-server on ${n.port}`, async () => (await ask(n.port, "ping")) === "PONG", 20_000);
     if (mode === "single") return { mode, nodes, env: { REDIS_URL: `redis://127.0.0.1:${nodes[0]!.port}` } };
     execFileSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", String(REPLICAS_PER_MASTER), "--cluster-yes"], {
       stdio: "pipe",
       timeout: 30_000,
     });
-    for (const n of nodes) await waitFor(`Redis Cluster state on ${n.port}`, () => clusterOk(n.port), 30_000);
+    for (const n of nodes) await waitFor(`Redis Cluster state on ${n.port}`, () => clusterNodeReady(n.port, CLUSTER_SIZE), 30_000);
     return { mode, nodes, env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(",") } };
   } catch (e) {
     await Promise.all(started.map((p) => stopProcess(p.pid, 2_000)));

@@ -101,6 +101,14 @@ export async function ask(port: number, ...args: string[]): Promise<unknown> {
   }
 }
 
+/** The node sees a whole cluster of `size` nodes and, if it is a replica, has its master's data. */
+export async function clusterNodeReady(port: number, size: number): Promise<boolean> {
+  const info = String(await ask(port, "cluster", "info"));
+  if (!/cluster_state:ok/.test(info) || !new RegExp(`cluster_known_nodes:${size}\\b`).test(info)) return false;
+  const replication = String(await ask(port, "info", "replication"));
+  return /role:master/.test(replication) || /master_link_status:up/.test(replication);
+}
+
 export type ClusterNodeInfo = { id: string; port: number; role: "master" | "replica"; replicaOf: string | null };
 
 /** `CLUSTER NODES` as the first of `ports` that answers sees it (a failed master still shows as a master). */
@@ -190,15 +198,9 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
       { timeout: 30_000 },
     );
     for (const m of members) {
-      await waitFor(`node ${m.address} did not report cluster_state:ok`, 20_000, async () => {
-        const info = String(await ask(m.port, "cluster", "info"));
-        return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${count}\\b`).test(info) ? true : undefined;
-      });
-      // A replica counts once it has its master's data.
-      await waitFor(`node ${m.address} did not finish syncing with its master`, 20_000, async () => {
-        const info = String(await ask(m.port, "info", "replication"));
-        return /role:master/.test(info) || /master_link_status:up/.test(info) ? true : undefined;
-      });
+      await waitFor(`node ${m.address} did not report cluster_state:ok with ${count} nodes and its data synced`, 20_000, async () =>
+        (await clusterNodeReady(m.port, count)) ? true : undefined,
+      );
     }
   } catch (e) {
     await stop();
