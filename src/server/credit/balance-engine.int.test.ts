@@ -581,6 +581,41 @@ describe("balance engine", () => {
     }
   });
 
+  it("changes on an account held elsewhere, with waits ending at every moment of its retry pauses: each is OPERATION_LOCKED, never UNAVAILABLE", async () => {
+    const own = await createTestDeps({ ...NO_RATE_LIMIT, REDIS_KEY_PREFIX: deps.env.REDIS_KEY_PREFIX });
+    try {
+      const held = uid("u");
+      await fund(own, held, 100);
+      const other = await acquireLocks(deps, [accountLockKey(held, creditTypeId)], 10_000);
+      expect(other.held.size).toBe(1);
+      const engine = balanceEngine(own);
+      // Deadlines 3 ms apart across ~1 s: some fall just as a pause ends, before the engine tries the account again.
+      const outcomes = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          engine.submit(
+            {
+              type: "DEBIT",
+              operationType: "credit.deduct",
+              eventType: "credit.deducted",
+              caller: internal,
+              request: { userId: held, creditTypeId, amount: 1, businessCode: "order.pay", businessId: uid("o") },
+            },
+            { waitMs: 100 + 3 * i },
+          ),
+        ),
+      ).finally(() => other.release());
+      const codes = new Map<string, number>();
+      for (const o of outcomes) {
+        const code = o.ok ? "applied" : o.error.code;
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+      expect(Object.fromEntries(codes)).toEqual({ OPERATION_LOCKED: 300 });
+      expect((await accountChecks(own.db, [held]))[0]).toMatchObject({ balance: 100, debits: 0 });
+    } finally {
+      await closeDeps(own);
+    }
+  });
+
   it("Redis down: grants and deductions apply through the engine on the Postgres fence, and racing repeats of one key apply once", async () => {
     const redis = await startOwnRedis();
     const one = await createTestDeps({ REDIS_URL: redis.url });

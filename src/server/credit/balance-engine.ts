@@ -29,6 +29,8 @@ type Waiting = {
   item: EngineItem;
   deadline: number;
   timer: NodeJS.Timeout | null;
+  /** Its account was found held by another instance at least once. */
+  heldElsewhere: boolean;
   resolve: (o: ItemOutcome) => void;
 };
 
@@ -78,7 +80,7 @@ export class BalanceEngine {
         transactionId: randomUUID(),
         lockKey: accountLockKey(change.request.userId, change.request.creditTypeId),
       };
-      const waiting: Waiting = { item, deadline: Date.now() + waitMs, timer: null, resolve };
+      const waiting: Waiting = { item, deadline: Date.now() + waitMs, timer: null, heldElsewhere: false, resolve };
       this.arm(waiting);
       this.pending.push(waiting);
       this.schedule();
@@ -96,7 +98,8 @@ export class BalanceEngine {
     if (i < 0) return;
     this.pending.splice(i, 1);
     const key = w.item.lockKey;
-    const accountBusy = this.busy.has(key) || (this.cooling.get(key)?.until ?? 0) > Date.now();
+    // Held elsewhere even if its pause just ended and the pump has not come round to it yet.
+    const accountBusy = w.heldElsewhere || this.busy.has(key) || (this.cooling.get(key)?.until ?? 0) > Date.now();
     const hint = Math.round(Math.min(5000, Math.max(50, 4 * this.batchMs)) * (0.5 + Math.random()));
     this.giveUp(
       [w],
@@ -212,6 +215,7 @@ export class BalanceEngine {
       for (const [key, c] of this.cooling) if (c.until < now) this.cooling.delete(key);
     }
     for (const w of items) {
+      w.heldElsewhere = true;
       const prev = this.cooling.get(w.item.lockKey);
       if (prev && prev.until > now) continue;
       const misses = (prev?.misses ?? 0) + 1;
