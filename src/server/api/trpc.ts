@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { Context } from "./context";
-import { errorData, toTRPCError } from "./error-map";
+import { errorData, isMapped, toTRPCError } from "./error-map";
 import { AppError } from "~/server/infra/app-error";
 import { mapDbError } from "~/server/infra/db";
 import { isRedisUnavailable, redisUnavailable } from "~/server/infra/redis";
@@ -67,6 +67,8 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
       ctx.deps.metrics.requests.inc({ procedure: path, outcome });
       ctx.deps.metrics.latency.observe({ procedure: path, outcome }, seconds);
       trafficStats(ctx.deps).record(path, outcome, seconds * 1000);
+      // Thrown already mapped (toTRPCError): passed on as it is, not wrapped again.
+      if (isMapped(err, cause)) return result;
       throw toTRPCError(cause);
     }
     outcome = errorData(err).appCode;

@@ -53,16 +53,25 @@ export class AppError extends Error {
     message: string,
     opts: { retryAfterMs?: number; details?: Record<string, unknown>; cause?: unknown } = {},
   ) {
+    // An answer such as SOLD_OUT or RATE_LIMITED is not a fault: its stack
+    // would say nothing, and capturing one is the costliest part of refusing a
+    // call. Faults keep theirs.
+    const answer = !INFRASTRUCTURE_CODES.has(code);
+    const limit = Error.stackTraceLimit;
+    if (answer) Error.stackTraceLimit = 0;
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    Error.stackTraceLimit = limit;
     this.name = "AppError";
     this.code = code;
     this.retryAfterMs = opts.retryAfterMs === undefined ? undefined : Math.max(0, Math.ceil(opts.retryAfterMs));
     this.details = opts.details;
-    // An answer such as SOLD_OUT or RATE_LIMITED is not a fault: its stack
-    // would say nothing, and formatting one (which tRPC does for every error
-    // it wraps) is the costliest part of refusing a call. Faults keep theirs.
-    if (!INFRASTRUCTURE_CODES.has(code)) this.stack = `AppError: ${code}: ${message}`;
+    if (answer) this.stack = `AppError: ${code}: ${message}`;
   }
+}
+
+/** Whether `e` is an answer to the request (SOLD_OUT, RATE_LIMITED…) rather than a fault of the service. */
+export function isAnswer(e: AppError): boolean {
+  return !INFRASTRUCTURE_CODES.has(e.code);
 }
 
 export function isAppError(e: unknown, code?: AppErrorCode): e is AppError {

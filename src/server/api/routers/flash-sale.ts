@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { createTRPCRouter, middleware, operatorProcedure, principalProcedure, serviceProcedure } from "../trpc";
+import { toTRPCError } from "../error-map";
 import { ZAmount, ZId, ZPageFields, ZReason } from "../schemas";
 import { requestReplay } from "../middleware/request-replay";
 import { admission, requireSwitch } from "../middleware/admission";
@@ -44,7 +45,8 @@ export const ZPurchaseSchema = z.object({ userId: ZId, activityId: ZId, itemId: 
  */
 const answerKnown = middleware(async ({ ctx, input, next }) => {
   const known = await answerFromCache(ctx.deps, input as PurchaseRequest);
-  if (known) throw known;
+  // Mapped here, so tRPC does not wrap it first: the flood's refusal makes no stack at all.
+  if (known) throw toTRPCError(known);
   return next();
 });
 
