@@ -3,8 +3,10 @@
  *
  *   - the sold-out flood: a closed loop of purchases of an item that is gone,
  *     each answered `SOLD_OUT` from the instance's memory; compared with
- *     `system.ping` on the same server, and with the database work it caused
- *     (pool checkouts, read from the server's own metrics, per request);
+ *     `system.ping` on the same server, run in slices alternating with the
+ *     flood's (a machine whose speed drifts over a run moves both alike), and
+ *     with the database work it caused (pool checkouts, read from the server's
+ *     own metrics, per request);
  *   - the race: 1,000 funded buyers at once (each on a connection opened
  *     beforehand, from a client process of its own) for 100 units.
  */
@@ -14,7 +16,7 @@ import type pg from "pg";
 import { createDb } from "../../src/server/infra/db";
 import { createApiKey } from "../../src/server/identity/api-keys";
 import { ACCOUNTS, CREDIT_TYPE, HOT_USER } from "./accounts";
-import { appCodeOf, callOnce, countInto, percentiles, runLoad, type ErrorMix, type RawRun } from "./lib";
+import { appCodeOf, callOnce, countInto, mergeRuns, percentiles, runLoad, type ErrorMix, type RawRun } from "./lib";
 
 const TRPC = "/api/trpc/";
 
@@ -50,10 +52,14 @@ export async function dbCheckouts(url: string): Promise<number> {
   return Number(m[1]);
 }
 
+/** Slices of the flood and of its ping baseline, taking turns, s each. */
+export const FLOOD_SLICE_SECONDS = 2;
+
 /**
  * The sold-out flood: the unit is bought first; then every purchase is
- * answered SOLD_OUT (counted as the expected answer). Returns the run and the
- * database checkouts it caused.
+ * answered SOLD_OUT (counted as the expected answer). `system.ping` runs in
+ * the slices between, as long in all. Returns both runs and the database
+ * checkouts the flood caused.
  */
 export async function soldOutFlood(opts: {
   url: string;
@@ -62,7 +68,7 @@ export async function soldOutFlood(opts: {
   connections: number;
   warmSeconds: number;
   seconds: number;
-}): Promise<{ raw: RawRun; checkouts: number }> {
+}): Promise<{ raw: RawRun; ping: RawRun; checkouts: number }> {
   const { activityId, itemId } = await openSale(opts.url, opts.catalog, "bench sold out", 1);
   const first = await callOnce(opts.url, `${TRPC}flashSale.purchase`, opts.serviceKey, { userId: HOT_USER, activityId, itemId });
   if (first.status !== 200) throw new Error(`the one unit could not be bought (${first.status}): ${first.body.slice(0, 300)}`);
@@ -73,16 +79,27 @@ export async function soldOutFlood(opts: {
     body: () => ({ userId: `u${Math.floor(Math.random() * ACCOUNTS)}`, activityId, itemId }),
     connections: opts.connections,
   };
+  const pingLoad = { url: opts.url, path: `${TRPC}system.ping`, apiKey: opts.serviceKey, body: () => ({}), connections: opts.connections };
   await runLoad({ ...load, seconds: opts.warmSeconds });
-  const before = await dbCheckouts(opts.url);
-  const raw = await runLoad({ ...load, seconds: opts.seconds });
-  const after = await dbCheckouts(opts.url);
+  await runLoad({ ...pingLoad, seconds: opts.warmSeconds });
+  const floods: RawRun[] = [];
+  const pings: RawRun[] = [];
+  let checkouts = 0;
+  const slices = Math.max(1, Math.round(opts.seconds / FLOOD_SLICE_SECONDS));
+  const sliceSeconds = opts.seconds / slices;
+  for (let i = 0; i < slices; i++) {
+    const before = await dbCheckouts(opts.url);
+    floods.push(await runLoad({ ...load, seconds: sliceSeconds }));
+    checkouts += (await dbCheckouts(opts.url)) - before;
+    pings.push(await runLoad({ ...pingLoad, seconds: sliceSeconds }));
+  }
+  const raw = mergeRuns(floods);
   // SOLD_OUT is this scenario's right answer; anything else stays in the error mix.
   const soldOut = raw.errors.SOLD_OUT ?? 0;
   const errors: ErrorMix = { ...raw.errors };
   delete errors.SOLD_OUT;
   if (raw.ok > 0) countInto(errors, "unexpected 200", raw.ok);
-  return { raw: { ...raw, ok: soldOut, errors }, checkouts: after - before };
+  return { raw: { ...raw, ok: soldOut, errors }, ping: mergeRuns(pings), checkouts };
 }
 
 export type RaceResult = {

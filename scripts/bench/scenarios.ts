@@ -41,7 +41,6 @@ const NEEDS: Partial<Record<Group, Group[]>> = {
   "open-loop": ["deduct-hot"],
   batch: ["sql"],
   refunds: ["sql"],
-  "flash-sale": ["ping"],
 };
 
 /** The groups to run for `--only` (with what they are compared with), in run order. */
@@ -228,6 +227,14 @@ export async function runScenarios(ctx: BenchContext, groups: readonly Group[]):
           warmSeconds: s.warmSeconds,
           seconds: s.seconds,
         });
+        await done(
+          summarize(flood.ping, {
+            id: "ping.between-floods",
+            group,
+            label: `system.ping, ${MODE_LABEL.api}, in slices taking turns with the sold-out flood below`,
+            unit: "calls/s",
+          }),
+        );
         const result = summarize(flood.raw, {
           id: "flash-sale.sold-out",
           group,
