@@ -17,7 +17,7 @@ import { clusterDown, clusterUp, type ClusterState } from "../cluster/topology";
 import { anySpreadUser, checkBooks, CREDIT_TYPE, HOT_USER, seed } from "./accounts";
 import { catalogKey, openSale } from "./flash-sale";
 import { callOnce, GENEROUS_LIMITS, nextId, percentiles, runLoad, type RawRun } from "./lib";
-import { postmasterPid, treeCpuSeconds } from "./cpu";
+import { machineTicks, postmasterPid, stealPercent, treeCpuSeconds } from "./cpu";
 
 const TRPC = "/api/trpc/";
 
@@ -51,6 +51,7 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
   const stop = () => void clusterDown(dir).finally(() => process.exit(130));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  const ticksAtStart = machineTicks();
   try {
     const t0 = Date.now();
     state = await clusterUp({ dir, seed: false, env: { ...GENEROUS_LIMITS, LOG_LEVEL: "warn", DB_POOL_MAX: "16" }, log: (l) => console.log(`==> ${l}`) });
@@ -145,7 +146,11 @@ export async function runClusterBench(s: ClusterBenchSettings): Promise<number> 
     ].join("\n");
     console.log(`\n${table}\n`);
     console.log(`Cores per 1,000 calls/s, by tier (CPU seconds per call × 1,000, from /proc; the topology runs):\n\n${cores}\n`);
-    console.log(`${s.seconds} s per run after ${s.warmSeconds} s warm-up, ${s.connections} connections; every process on this machine's cores (load generator included).`);
+    const steal = stealPercent(ticksAtStart, machineTicks());
+    console.log(
+      `${s.seconds} s per run after ${s.warmSeconds} s warm-up, ${s.connections} connections; every process on this machine's cores (load generator included)` +
+        `${steal === null ? "" : `; CPU time taken by the hypervisor during the run ${steal} %`}.`,
+    );
     console.log(books.ok ? `books: right (${books.accounts} accounts, ${books.ledgerRows} ledger rows)` : `books: WRONG (${books.mismatchCount} accounts)`);
     return books.ok ? 0 : 1;
   } finally {

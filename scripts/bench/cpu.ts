@@ -70,3 +70,25 @@ export function postmasterPid(dataDir: string): number | null {
     return null;
   }
 }
+
+/** The whole machine's CPU time so far (all cores, ticks): in total, and stolen by the hypervisor. */
+export type MachineTicks = { total: number; steal: number };
+
+/** From the first line of /proc/stat; null where there is none. */
+export function machineTicks(): MachineTicks | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is within user)
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (f.length < 8 || f.some((n) => !Number.isFinite(n))) return null;
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7]! };
+  } catch {
+    return null;
+  }
+}
+
+/** Share of the machine's CPU time the hypervisor took between two readings, in %. */
+export function stealPercent(from: MachineTicks | null, to: MachineTicks | null): number | null {
+  if (!from || !to || to.total <= from.total) return null;
+  return Math.round(((to.steal - from.steal) / (to.total - from.total)) * 1000) / 10;
+}

@@ -187,6 +187,8 @@ export type MachineInfo = {
   node: string;
   postgres: string | null;
   loadAvgAtStart: number[];
+  /** Share of CPU time a hypervisor took from this machine during the run, %; null where unknown. */
+  stealPercent: number | null;
 };
 
 /** The 1, 5 and 15 minute load averages, rounded. */
@@ -194,7 +196,7 @@ export function loadAverage(): number[] {
   return os.loadavg().map((l) => Math.round(l * 100) / 100);
 }
 
-export function machineInfo(postgres: string | null, loadAvgAtStart: number[]): MachineInfo {
+export function machineInfo(postgres: string | null, loadAvgAtStart: number[], stealPercent: number | null): MachineInfo {
   return {
     platform: os.platform(),
     release: os.release(),
@@ -204,6 +206,7 @@ export function machineInfo(postgres: string | null, loadAvgAtStart: number[]): 
     node: process.version,
     postgres,
     loadAvgAtStart,
+    stealPercent,
   };
 }
 
@@ -232,7 +235,9 @@ export function describeRun(settings: BenchSettings, git: GitInfo, machine: Mach
     `Run of ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ${commit}; ` +
     `${settings.seconds} s per scenario, ${settings.connections} connections; ` +
     `${machine.cpus.length} × ${cpu}, ${machine.platform} ${machine.release}, Node ${machine.node}` +
-    `${machine.postgres ? `, PostgreSQL ${machine.postgres}` : ""}; load average at start ${machine.loadAvgAtStart.join(" / ")}.`
+    `${machine.postgres ? `, PostgreSQL ${machine.postgres}` : ""}; load average at start ${machine.loadAvgAtStart.join(" / ")}` +
+    // On a shared virtual machine, time the hypervisor gave to others: rates drop with it, ratios less so.
+    `${machine.stealPercent === null ? "" : `; CPU time taken by the hypervisor during the run ${machine.stealPercent} %`}.`
   );
 }
 

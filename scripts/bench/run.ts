@@ -22,6 +22,7 @@ import { sqlPool, warmPool } from "./bare-sql";
 import { ensureBuild } from "./build";
 import { runClusterBench } from "./cluster";
 import { createBenchDb, Teardown } from "./lib";
+import { machineTicks, stealPercent } from "./cpu";
 import { buildChecks, describeRun, DOC, gitInfo, loadAverage, machineInfo, renderTable, updateDoc, writeResults } from "./report";
 import { GROUPS, resolveGroups, runScenarios, type BenchSettings } from "./scenarios";
 
@@ -76,6 +77,7 @@ async function main(): Promise<number> {
   process.chdir(ROOT);
   const startedAt = new Date();
   const loadAtStart = loadAverage();
+  const ticksAtStart = machineTicks();
   const { settings, only, noBuild, cluster } = options();
   if (cluster) {
     await ensureBuild(noBuild);
@@ -116,7 +118,7 @@ async function main(): Promise<number> {
     const checks = buildChecks(results);
     const finishedAt = new Date();
     const git = gitInfo();
-    const machine = machineInfo(pgVersion, loadAtStart);
+    const machine = machineInfo(pgVersion, loadAtStart, stealPercent(ticksAtStart, machineTicks()));
     const table = renderTable(results, checks);
     const booksOk = results.every((r) => r.books?.ok !== false);
 
