@@ -69,6 +69,17 @@ export class AppError extends Error {
   }
 }
 
+/** Runs `make` with the stack trace limit at 0: the error it makes captures no stack. */
+export function withoutStack<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Whether `e` is an answer to the request (SOLD_OUT, RATE_LIMITED…) rather than a fault of the service. */
 export function isAnswer(e: AppError): boolean {
   return !INFRASTRUCTURE_CODES.has(e.code);
