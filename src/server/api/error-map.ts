@@ -1,7 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { ZodError } from "zod";
-import { AppError, isAnswer, withoutStack, type AppErrorCode } from "~/server/infra/app-error";
+import { AppError, isAnswerCode, withoutStack, type AppErrorCode } from "~/server/infra/app-error";
 
 /** appCode → tRPC code (and so HTTP status). The one place this mapping lives. */
 export const TRPC_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
@@ -87,7 +87,7 @@ const APP_CODE_OF_TRPC: Partial<Record<TRPC_ERROR_CODE_KEY, AppErrorCode>> = {
 /** The tRPC error for `e`; an answer's (not a fault's) is made without a stack, as the AppError was. */
 export function toTRPCError(e: AppError): TRPCError {
   const make = () => new TRPCError({ code: TRPC_CODE[e.code], message: e.message, cause: e });
-  return isAnswer(e) ? withoutStack(make) : make();
+  return isAnswerCode(e.code) ? withoutStack(make) : make();
 }
 
 /** Whether tRPC error `error` already carries the code its AppError `cause` maps to. */

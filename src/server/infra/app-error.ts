@@ -56,7 +56,7 @@ export class AppError extends Error {
     // An answer such as SOLD_OUT or RATE_LIMITED is not a fault: its stack
     // would say nothing, and capturing one is the costliest part of refusing a
     // call. Faults keep theirs.
-    const answer = !INFRASTRUCTURE_CODES.has(code);
+    const answer = isAnswerCode(code);
     const limit = Error.stackTraceLimit;
     if (answer) Error.stackTraceLimit = 0;
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -80,9 +80,9 @@ export function withoutStack<T>(make: () => T): T {
   }
 }
 
-/** Whether `e` is an answer to the request (SOLD_OUT, RATE_LIMITED…) rather than a fault of the service. */
-export function isAnswer(e: AppError): boolean {
-  return !INFRASTRUCTURE_CODES.has(e.code);
+/** Whether `code` answers the request (SOLD_OUT, RATE_LIMITED…) rather than reporting a fault of the service. */
+export function isAnswerCode(code: AppErrorCode): boolean {
+  return !INFRASTRUCTURE_CODES.has(code);
 }
 
 export function isAppError(e: unknown, code?: AppErrorCode): e is AppError {
